@@ -1,0 +1,13 @@
+//! Runs the repository's `state_machine.json` locally and checks it against `template.yaml`.
+//!
+//! * [`paths`]: the repository's files and the third-party tools in `.tools/`;
+//! * [`definition`]: the definition's `${...}` placeholders and their substitution;
+//! * [`template`]: `template.yaml` as data (CloudFormation tags tolerated);
+//! * [`engine`]: one execution in aws-local-stepfunctions (a third-party engine), with each
+//!   Task served by scripted results or by a real function behind a Lambda emulator, and
+//!   the execution's events, calls and outcome as a report.
+
+pub mod definition;
+pub mod engine;
+pub mod paths;
+pub mod template;

@@ -31,7 +31,9 @@ where
 {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<RawEvent>| {
-        handle_event(event.payload, event.context, handler)
+        // Boxed: the runtime's, our and the handler's futures nested by value overflow
+        // rustc's layout query depth in a `main` that also builds AWS clients.
+        Box::pin(handle_event(event.payload, event.context, handler))
     }))
     .await
 }

@@ -18,8 +18,8 @@
 //! Choice, Fail, Succeed states) and produce a realistic history.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -33,6 +33,7 @@ pub const ACCOUNT_ID: &str = "123456789012";
 /// How long a server gets to import moto and start listening (a cold start takes ~2 s).
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+const START_ATTEMPTS: usize = 5;
 
 /// A running `moto_server` on `127.0.0.1`; killed on drop.
 #[derive(Debug)]
@@ -46,42 +47,75 @@ impl MotoServer {
     /// moto is not installed (run `make tools`) or does not come up in time.
     pub fn start() -> MotoServer {
         let binary = moto_server_binary();
-        let mut child = Command::new(&binary)
-            // Port 0: the OS picks a free port, so parallel tests never race for one.
-            .args(["-H", "127.0.0.1", "-p", "0"])
+        let mut problems = Vec::new();
+        // The port is chosen here, not by moto (`-p 0`), because moto's Step Functions
+        // engine calls Lambda on `localhost:$MOTO_PORT` and only knows a port it was given.
+        // Another process may take the port between our probe and moto's bind: retry.
+        for _ in 0..START_ATTEMPTS {
+            match MotoServer::try_start(&binary, free_port()) {
+                Ok(server) => {
+                    server.wait_until_answering();
+                    return server;
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        panic!("moto_server did not start:\n{}", problems.join("\n"));
+    }
+
+    fn try_start(binary: &Path, port: u16) -> Result<MotoServer, String> {
+        let mut child = Command::new(binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}; run `make tools`", binary.display()));
         let stderr = child.stderr.take().expect("stderr is piped");
-        let port = match wait_for_port(stderr) {
-            Ok(port) => port,
-            Err(problem) => {
+        match wait_for_port(stderr) {
+            Ok(listening) if listening == port => Ok(MotoServer { child, port }),
+            outcome => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("moto_server did not start: {problem}");
+                Err(match outcome {
+                    Ok(other) => format!("asked for port {port}, it listens on {other}"),
+                    Err(problem) => problem,
+                })
             }
-        };
-        let server = MotoServer { child, port };
-        server.wait_until_answering();
-        server
+        }
     }
 
     /// Starts a server whose Step Functions executions run their definition
-    /// (moto's `stepfunctions.execute_state_machine` setting).
+    /// (moto's `stepfunctions.execute_state_machine` setting). Lambda Task states
+    /// call moto's docker-free Lambda, which answers each invocation with the next of
+    /// the results queued by [`MotoServer::queue_lambda_results`] (else it echoes the
+    /// payload). The functions must exist in moto (CreateFunction with a role that
+    /// exists in moto's IAM).
     pub fn start_with_step_functions_engine() -> MotoServer {
         let server = MotoServer::start();
         let (status, body) = server.http(
             "POST",
             "/moto-api/config",
-            r#"{"stepfunctions": {"execute_state_machine": true}}"#,
+            r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#,
         );
         assert!(
             (200..300).contains(&status),
             "moto refused the Step Functions engine setting: HTTP {status}: {body}"
         );
         server
+    }
+
+    /// Queues what moto's docker-free Lambda returns, in invocation order, across all
+    /// functions of region us-east-1. Each result is the function's JSON response text.
+    pub fn queue_lambda_results<S: AsRef<str>>(&self, results: &[S]) {
+        let results: Vec<&str> = results.iter().map(AsRef::as_ref).collect();
+        let body = serde_json::json!({"results": results, "region": REGION}).to_string();
+        let (status, answer) = self.http("POST", "/moto-api/static/lambda-simple/response", &body);
+        assert!(
+            (200..300).contains(&status),
+            "moto refused the Lambda results: HTTP {status}: {answer}"
+        );
     }
 
     /// `http://127.0.0.1:<port>`, for an SDK's `endpoint_url` or `AWS_ENDPOINT_URL`.
@@ -196,6 +230,14 @@ fn moto_server_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// A port that is free right now on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("the OS hands out a free loopback port")
+        .port()
 }
 
 /// Reads the server's log until it says where it listens; keeps draining the log

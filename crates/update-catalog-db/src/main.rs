@@ -1,0 +1,25 @@
+//! The `update-catalog-db` Lambda: wiring only (logging, configuration, store, runtime).
+// The runtime's, the SDK's and the store's futures nest deeper than the default limit.
+#![recursion_limit = "256"]
+
+use lambda_support::config::Environment;
+use lambda_support::secrets::{SecretSource, secrets_manager_client};
+use update_catalog_db::config::LoginSettings;
+use update_catalog_db::{Login, PostgresCatalogStore, UpdateConfig, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_support::logging::init();
+    let config = UpdateConfig::from_env(&Environment::process())?;
+    let login = match config.login {
+        LoginSettings::Password { user, password } => Login::Password { user, password },
+        LoginSettings::SecretArn { arn, user } => Login::Secret {
+            source: SecretSource::secrets_manager(secrets_manager_client().await, arn),
+            default_user: user,
+        },
+    };
+    // Connects lazily, on the first invocation; the connection then lives in the store.
+    let store = PostgresCatalogStore::new(config.server, config.table, login)?;
+    let store = &store;
+    lambda_support::run(move |event, _context| async move { handle(store, &event).await }).await
+}

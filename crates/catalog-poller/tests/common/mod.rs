@@ -46,16 +46,13 @@ pub async fn waiting_machine(client: &Client, name: &str) -> String {
 }
 
 /// Deploys the real state_machine.json (see tests/fixtures/deploy_workflow.py).
-pub fn deploy_real_workflow(moto: &MotoServer, name: &str, missing_check_function: bool) -> String {
+pub fn deploy_real_workflow(moto: &MotoServer, name: &str) -> String {
     let mut command = Command::new(tools_python());
     command
         .arg(crate_dir().join("tests/fixtures/deploy_workflow.py"))
         .arg(state_machine_json())
         .arg(name)
         .envs(moto.env_vars());
-    if missing_check_function {
-        command.arg("--missing-check-function");
-    }
     let output = command.output().expect("python runs");
     assert!(
         output.status.success(),

@@ -502,3 +502,28 @@ async fn the_attempt_counter_and_settings_travel_in_the_state() {
     assert_eq!(fourth.name, ErrorName::InvalidInput);
     assert_eq!(request_count(&server).await, 3, "at most max_attempts requests");
 }
+
+#[tokio::test]
+async fn the_sample_events_are_what_their_names_say() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let api = api(&server.uri(), ApiToken::None);
+    let sample = |name: &str| -> Value {
+        let file = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("sample exists")).expect("sample is JSON")
+    };
+    assert_eq!(
+        check(&api, sample("first-attempt.json")).await.expect("polls").attempt,
+        1
+    );
+    assert_eq!(
+        check(&api, sample("later-attempt.json")).await.expect("polls").attempt,
+        4
+    );
+    assert_eq!(check(&api, sample("awkward-id.json")).await.expect("polls").attempt, 1);
+    let error = check(&api, sample("invalid.json")).await.expect_err("invalid");
+    assert_eq!(error.name, ErrorName::InvalidInput);
+}

@@ -44,7 +44,6 @@ pub async fn request_count(server: &MockServer) -> usize {
 
 /// A token provider with a script: `token()` gives `tokens[0]`; each
 /// `refreshed_token()` moves to the next one (or fails when `refresh_fails`).
-#[derive(Debug)]
 pub struct ScriptedToken {
     tokens: Vec<&'static str>,
     position: AtomicUsize,
@@ -71,6 +70,16 @@ impl ScriptedToken {
 
     pub fn refreshes(&self) -> usize {
         self.refreshes.load(Ordering::SeqCst)
+    }
+}
+
+/// Like the real providers, a fake never prints its tokens.
+impl std::fmt::Debug for ScriptedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedToken")
+            .field("tokens", &self.tokens.len())
+            .field("refreshes", &self.refreshes())
+            .finish_non_exhaustive()
     }
 }
 

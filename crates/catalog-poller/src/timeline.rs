@@ -248,7 +248,10 @@ fn task_output(event: &HistoryEvent) -> Option<&str> {
 
 fn failure_of(event: &HistoryEvent) -> Option<(String, Option<String>)> {
     let pair = |error: Option<&str>, cause: Option<&str>| {
-        Some((error.unwrap_or("(no error name)").to_owned(), cause.map(str::to_owned)))
+        Some((
+            error.filter(|e| !e.is_empty()).unwrap_or("(no error name)").to_owned(),
+            cause.filter(|c| !c.trim().is_empty()).map(str::to_owned),
+        ))
     };
     if let Some(d) = event.lambda_function_failed_event_details() {
         pair(d.error(), d.cause())
@@ -277,8 +280,8 @@ fn finish_of(event: &HistoryEvent) -> Option<Happening> {
     let finished = |status, error: Option<&str>, cause: Option<&str>| {
         Some(Happening::Finished {
             status,
-            error: error.map(str::to_owned),
-            cause: cause.map(str::to_owned),
+            error: error.filter(|e| !e.is_empty()).map(str::to_owned),
+            cause: cause.filter(|c| !c.trim().is_empty()).map(str::to_owned),
         })
     };
     match event.r#type() {
@@ -393,5 +396,242 @@ fn one_line(text: &str) -> String {
         let mut cut: String = flat.chars().take(LIMIT).collect();
         cut.push('…');
         cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sfn::types::{
+        ExecutionFailedEventDetails, ExecutionStartedEventDetails, LambdaFunctionFailedEventDetails,
+        LambdaFunctionSucceededEventDetails, StateEnteredEventDetails, TaskFailedEventDetails,
+        TaskSucceededEventDetails,
+    };
+    use catalog_core::{LastSeen, PollOutcome, PollSettings};
+    use serde_json::json;
+
+    use super::*;
+
+    /// Builds histories shaped like the ones Step Functions records.
+    #[derive(Default)]
+    struct History(Vec<HistoryEvent>);
+
+    impl History {
+        fn push(
+            &mut self,
+            kind: HistoryEventType,
+            details: impl FnOnce(
+                aws_sdk_sfn::types::builders::HistoryEventBuilder,
+            ) -> aws_sdk_sfn::types::builders::HistoryEventBuilder,
+        ) -> &mut Self {
+            let id = i64::try_from(self.0.len()).expect("small") + 1;
+            let builder = HistoryEvent::builder()
+                .id(id)
+                .previous_event_id(id - 1)
+                .timestamp(DateTime::from_secs(1_800_000_000 + id))
+                .r#type(kind);
+            self.0.push(details(builder).build().expect("complete event"));
+            self
+        }
+        fn started(&mut self) -> &mut Self {
+            self.push(HistoryEventType::ExecutionStarted, |b| {
+                b.execution_started_event_details(
+                    ExecutionStartedEventDetails::builder()
+                        .input(r#"{"catalog_id":"c"}"#)
+                        .build(),
+                )
+            })
+        }
+        fn entered(&mut self, kind: HistoryEventType, state: &str) -> &mut Self {
+            let details = StateEnteredEventDetails::builder().name(state).build().expect("named");
+            self.push(kind, |b| b.state_entered_event_details(details))
+        }
+        fn scheduled(&mut self) -> &mut Self {
+            self.push(HistoryEventType::LambdaFunctionScheduled, |b| b)
+        }
+        fn lambda_failed(&mut self, error: &str, cause: &str) -> &mut Self {
+            let details = LambdaFunctionFailedEventDetails::builder()
+                .error(error)
+                .cause(cause)
+                .build();
+            self.push(HistoryEventType::LambdaFunctionFailed, |b| {
+                b.lambda_function_failed_event_details(details)
+            })
+        }
+        fn lambda_succeeded(&mut self, output: &str) -> &mut Self {
+            let details = LambdaFunctionSucceededEventDetails::builder().output(output).build();
+            self.push(HistoryEventType::LambdaFunctionSucceeded, |b| {
+                b.lambda_function_succeeded_event_details(details)
+            })
+        }
+        fn execution_failed(&mut self, error: &str, cause: &str) -> &mut Self {
+            let details = ExecutionFailedEventDetails::builder().error(error).cause(cause).build();
+            self.push(HistoryEventType::ExecutionFailed, |b| {
+                b.execution_failed_event_details(details)
+            })
+        }
+        fn timeline(&self) -> Vec<TimelineEntry> {
+            timeline_of(&self.0)
+        }
+    }
+
+    fn poll_json(attempt: u32) -> String {
+        let settings = PollSettings {
+            poll_interval_seconds: 20,
+            max_attempts: 150,
+        };
+        let outcome = PollOutcome::Transient {
+            seen: LastSeen::Timeout,
+            retry_after: None,
+        };
+        serde_json::to_string(&PollState::after("c", settings, attempt, outcome)).expect("serializes")
+    }
+
+    fn texts(entries: &[TimelineEntry]) -> Vec<String> {
+        entries.iter().map(|e| e.what.to_string()).collect()
+    }
+
+    #[test]
+    fn a_retried_lambda_failure_is_called_out_before_the_poll_it_led_to() {
+        let timeline = History::default()
+            .started()
+            .entered(HistoryEventType::TaskStateEntered, "CheckCatalogStatus")
+            .scheduled()
+            .lambda_failed("Lambda.ServiceException", "Rate exceeded")
+            .scheduled()
+            .lambda_succeeded(&poll_json(1))
+            .timeline();
+        assert_eq!(
+            texts(&timeline)[1..],
+            [
+                "CheckCatalogStatus FAILED: Lambda.ServiceException: Rate exceeded -> retried",
+                "poll 1/150: not ready, timeout; next poll in 20 s",
+            ]
+        );
+        assert_eq!(timeline[1].event_id, 4, "the entry points at the failure event");
+    }
+
+    #[test]
+    fn a_caught_error_names_the_state_that_handles_it() {
+        let record = json!({"catalog_id": "c", "action": "record_failure", "knowledge_base_id": null,
+            "data_source_id": null, "status": "FAILED", "rows_updated": 1});
+        let timeline = History::default()
+            .started()
+            .entered(HistoryEventType::TaskStateEntered, "CheckCatalogStatus")
+            .scheduled()
+            .lambda_failed("CatalogNotFound", "catalog \"c\" does not exist (HTTP 404)")
+            .entered(HistoryEventType::TaskStateEntered, "RecordPollFailure")
+            .scheduled()
+            .lambda_succeeded(&record.to_string())
+            .entered(HistoryEventType::FailStateEntered, "CatalogPollFailed")
+            .execution_failed("CatalogNotFound", "catalog \"c\" does not exist (HTTP 404)")
+            .timeline();
+        assert_eq!(
+            texts(&timeline),
+            [
+                r#"started with input {"catalog_id":"c"}"#,
+                "CheckCatalogStatus FAILED: CatalogNotFound: catalog \"c\" does not exist (HTTP 404) -> caught, continues at RecordPollFailure",
+                "RecordPollFailure: record_failure updated 1 row (status FAILED)",
+                "execution FAILED: CatalogNotFound: catalog \"c\" does not exist (HTTP 404)",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unhandled_failure_ends_the_execution_and_a_pending_one_is_undecided() {
+        let mut history = History::default();
+        history
+            .started()
+            .entered(HistoryEventType::TaskStateEntered, "UpdateCatalogInDB")
+            .push(HistoryEventType::TaskFailed, |b| {
+                b.task_failed_event_details(
+                    TaskFailedEventDetails::builder()
+                        .resource_type("lambda")
+                        .resource("invoke")
+                        .error("DatabaseUnavailable")
+                        .cause("connection refused\n  at line 1")
+                        .build()
+                        .expect("complete"),
+                )
+            });
+        let undecided = history.timeline();
+        assert_eq!(
+            undecided[1].what.to_string(),
+            "UpdateCatalogInDB FAILED: DatabaseUnavailable: connection refused at line 1 -> waiting (retry or catch not decided yet)"
+        );
+        let ended = history
+            .execution_failed("DatabaseUnavailable", "connection refused")
+            .timeline();
+        assert!(matches!(
+            &ended[1].what,
+            Happening::StepFailed {
+                handling: Handling::EndedExecution,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &ended[2].what,
+            Happening::Finished {
+                status: RunStatus::Failed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn lambda_invoke_integration_payloads_are_read_too() {
+        let output = json!({"ExecutedVersion": "$LATEST", "StatusCode": 200,
+            "Payload": serde_json::from_str::<Value>(&poll_json(3)).expect("json")});
+        let timeline = History::default()
+            .entered(HistoryEventType::TaskStateEntered, "CheckCatalogStatus")
+            .push(HistoryEventType::TaskSucceeded, |b| {
+                b.task_succeeded_event_details(
+                    TaskSucceededEventDetails::builder()
+                        .resource_type("lambda")
+                        .resource("invoke")
+                        .output(output.to_string())
+                        .build()
+                        .expect("complete"),
+                )
+            })
+            .timeline();
+        assert!(matches!(&timeline[0].what, Happening::Poll { poll, .. } if poll.attempt == 3));
+    }
+
+    #[test]
+    fn events_can_arrive_in_batches_and_a_redrive_reopens_the_execution() {
+        let mut history = History::default();
+        history
+            .started()
+            .entered(HistoryEventType::TaskStateEntered, "CheckCatalogStatus")
+            .lambda_failed("States.Timeout", "")
+            .execution_failed("States.Timeout", "")
+            .push(HistoryEventType::ExecutionRedriven, |b| b);
+        let mut builder = TimelineBuilder::new();
+        let (first, second) = history.0.split_at(3);
+        let mut entries: Vec<TimelineEntry> = first.iter().flat_map(|e| builder.push(e)).collect();
+        assert_eq!(entries.len(), 1, "the failure waits for what follows it");
+        entries.extend(second.iter().take(1).flat_map(|e| builder.push(e)));
+        assert_eq!(builder.finished(), Some(&RunStatus::Failed));
+        entries.extend(second.iter().skip(1).flat_map(|e| builder.push(e)));
+        assert_eq!(builder.finished(), None);
+        assert_eq!(entries, history.timeline());
+        assert_eq!(texts(&entries).last().map(String::as_str), Some("redriven"));
+    }
+
+    #[test]
+    fn json_entries_are_tagged_by_kind() {
+        let timeline = History::default()
+            .entered(HistoryEventType::TaskStateEntered, "CheckCatalogStatus")
+            .lambda_failed("Lambda.Unknown", "boom")
+            .scheduled()
+            .lambda_succeeded(&poll_json(1))
+            .timeline();
+        let value = serde_json::to_value(&timeline).expect("serializes");
+        assert_eq!(value[0]["kind"], "step_failed");
+        assert_eq!(value[0]["handling"], json!({"then": "retried"}));
+        assert_eq!(value[0]["timestamp"], "2027-01-15T08:00:02Z");
+        assert_eq!(value[1]["kind"], "poll");
+        assert_eq!(value[1]["poll"]["last_seen"], "timeout");
+        assert_eq!(value[1]["state"], "CheckCatalogStatus");
     }
 }

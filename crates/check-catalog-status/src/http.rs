@@ -5,7 +5,8 @@
 //! * `Accept: application/json`; `Authorization: Bearer <token>` exactly when a token is
 //!   configured (marked sensitive, so reqwest never prints it).
 //! * One client per container, with a connect timeout and a total timeout. The total
-//!   timeout bounds the whole attempt, including a second request after a 401.
+//!   timeout bounds the HTTP part of the whole attempt: the first request, the token
+//!   refetch after a 401 and the second request share it.
 //! * Redirects are not followed, so the token never travels to another host; a 3xx is
 //!   an unexpected status (transient).
 //! * Bodies are read in chunks up to a cap; a larger body is an invalid body.
@@ -38,7 +39,8 @@ pub struct HttpSettings {
     /// `http` or `https`, possibly with a path prefix (`https://x/v1` or `https://x/v1/`).
     pub base_url: Url,
     pub connect_timeout: Duration,
-    /// The most one attempt may take, from the first byte sent to the last byte read.
+    /// The most the HTTP part of one attempt may take, from the first request's first
+    /// byte to the last byte read (a 401 retry included).
     pub timeout: Duration,
     pub max_body_bytes: usize,
 }
@@ -88,11 +90,12 @@ impl<T: TokenProvider> HttpCatalogApi<T> {
 impl<T: TokenProvider> CatalogApi for HttpCatalogApi<T> {
     async fn fetch_status(&self, catalog_id: &CatalogId) -> Result<CatalogStatusBody, CatalogApiError> {
         let url = catalog_url(&self.settings.base_url, catalog_id)?;
-        let deadline = Instant::now() + self.settings.timeout;
         let token = self.token.token().await.map_err(|error| {
             tracing::error!(%error, "could not read the catalog API token");
             CatalogApiError::transient(LastSeen::Connection)
         })?;
+        // The budget starts after the (cold-start) token fetch, which has its own timeout.
+        let deadline = Instant::now() + self.settings.timeout;
         let mut response = self.get(&url, token.as_ref(), deadline).await?;
         if response.status() == StatusCode::UNAUTHORIZED
             && let Some(old) = &token

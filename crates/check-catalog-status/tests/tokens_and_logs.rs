@@ -9,7 +9,7 @@ use std::time::Duration;
 use catalog_core::{ErrorName, PollDefaults, Secret};
 use check_catalog_status::http::HttpSettings;
 use check_catalog_status::{ApiToken, HttpCatalogApi, check_catalog_status};
-use common::{CapturedLogs, ScriptedToken, api, check, request_count};
+use common::{CapturedLogs, ScriptedToken, api, capture_logs, check, request_count};
 use lambda_support::logging::{LogFormat, subscriber};
 use lambda_support::secrets::{SecretSource, secrets_manager_client_from};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -45,6 +45,7 @@ fn event() -> Value {
 
 #[tokio::test]
 async fn a_401_fetches_the_token_again_and_retries_once() {
+    let (_logs, _guard) = capture_logs(LogFormat::Text);
     let server = server_accepting("new").await;
     let api = api(&server.uri(), ScriptedToken::new(&["old", "new"]));
     let state = check(&api, event()).await.expect("ready");
@@ -61,6 +62,7 @@ async fn a_401_fetches_the_token_again_and_retries_once() {
 
 #[tokio::test]
 async fn a_second_401_is_a_rejection_after_exactly_two_requests() {
+    let (_logs, _guard) = capture_logs(LogFormat::Text);
     let server = server_accepting("never").await;
     let token = ScriptedToken::new(&["old", "new", "newer"]);
     let api = api(&server.uri(), token);
@@ -71,6 +73,7 @@ async fn a_second_401_is_a_rejection_after_exactly_two_requests() {
 
 #[tokio::test]
 async fn an_unchanged_token_is_not_retried() {
+    let (_logs, _guard) = capture_logs(LogFormat::Text);
     let server = server_accepting("never").await;
     let api = api(&server.uri(), ScriptedToken::new(&["same"]));
     let error = check(&api, event()).await.expect_err("rejected");
@@ -80,6 +83,7 @@ async fn an_unchanged_token_is_not_retried() {
 
 #[tokio::test]
 async fn a_failed_refetch_is_transient() {
+    let (_logs, _guard) = capture_logs(LogFormat::Text);
     let server = server_accepting("never").await;
     let api = api(&server.uri(), ScriptedToken::failing_refresh(&["old"]));
     let state = check(&api, event()).await.expect("transient");
@@ -89,6 +93,7 @@ async fn a_failed_refetch_is_transient() {
 
 #[tokio::test]
 async fn a_rotated_secrets_manager_token_is_fetched_again_after_a_401() {
+    let (_logs, _guard) = capture_logs(LogFormat::Text);
     let moto = MotoServer::start();
     let config = moto.sdk_config().await;
     let admin = aws_sdk_secretsmanager::Client::new(&config);
@@ -241,4 +246,40 @@ async fn every_json_line_of_an_invocation_carries_the_catalog_id_and_attempt() {
         attempts.iter().all(|a| a == &json!(1) || a == &json!(2)),
         "{attempts:?}"
     );
+}
+
+#[tokio::test]
+async fn the_retry_after_a_401_shares_the_attempts_time_budget() {
+    let (_logs, _guard) = capture_logs(LogFormat::Text);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer new"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(READY, "application/json")
+                .set_delay(Duration::from_secs(5)),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_delay(Duration::from_millis(700)))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let api = HttpCatalogApi::new(
+        HttpSettings {
+            timeout: Duration::from_millis(1000),
+            ..common::settings(&server.uri())
+        },
+        ScriptedToken::new(&["old", "new"]),
+    )
+    .expect("client");
+    let started = std::time::Instant::now();
+    let state = check(&api, event()).await.expect("transient");
+    let elapsed = started.elapsed();
+    assert_eq!(state.last_seen, "timeout");
+    assert_eq!(request_count(&server).await, 2);
+    // One 1000 ms budget for both requests (about 1 s), not 700 ms + a fresh 1000 ms.
+    assert!(elapsed < Duration::from_millis(1400), "the attempt took {elapsed:?}");
 }

@@ -180,23 +180,27 @@ mod tests {
         }
     }
 
-    fn log_everything_everywhere() {
-        tracing::trace!(target: "check_catalog_status::http", "ours at trace");
-        tracing::debug!(target: "hyper::proto", "hyper at debug: authorization: Bearer hunter2");
-        tracing::trace!(target: "reqwest::connect", "reqwest at trace");
-        tracing::debug!(target: "aws_smithy_runtime::client", "aws at debug");
-        tracing::debug!(target: "tokio_postgres::connect", "postgres at debug");
-        tracing::debug!(target: "lambda_runtime_api_client", "runtime client at debug");
-        tracing::debug!(target: "lambda_runtime::runtime", "runtime at debug");
-        tracing::warn!(target: "hyper::proto", "hyper at warn");
-        tracing::info!(target: "update_catalog_db", "db at info");
+    /// A macro, not a function: each test gets its own callsites, so tests running in
+    /// parallel with different subscribers never share a callsite's cached interest.
+    macro_rules! log_everything_everywhere {
+        () => {{
+            tracing::trace!(target: "check_catalog_status::http", "ours at trace");
+            tracing::debug!(target: "hyper::proto", "hyper at debug: authorization: Bearer hunter2");
+            tracing::trace!(target: "reqwest::connect", "reqwest at trace");
+            tracing::debug!(target: "aws_smithy_runtime::client", "aws at debug");
+            tracing::debug!(target: "tokio_postgres::connect", "postgres at debug");
+            tracing::debug!(target: "lambda_runtime_api_client", "runtime client at debug");
+            tracing::debug!(target: "lambda_runtime::runtime", "runtime at debug");
+            tracing::warn!(target: "hyper::proto", "hyper at warn");
+            tracing::info!(target: "update_catalog_db", "db at info");
+        }};
     }
 
     #[test]
     fn third_party_crates_are_capped_at_warn_even_at_trace() {
         let captured = Captured::default();
         let subscriber = subscriber(captured.clone(), LogFormat::Text, LevelFilter::TRACE);
-        tracing::subscriber::with_default(subscriber, log_everything_everywhere);
+        tracing::subscriber::with_default(subscriber, || log_everything_everywhere!());
         let text = captured.text();
         for expected in ["ours at trace", "runtime at debug", "hyper at warn", "db at info"] {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
@@ -216,7 +220,7 @@ mod tests {
     fn the_level_applies_to_our_crates() {
         let captured = Captured::default();
         let subscriber = subscriber(captured.clone(), LogFormat::Text, LevelFilter::ERROR);
-        tracing::subscriber::with_default(subscriber, log_everything_everywhere);
+        tracing::subscriber::with_default(subscriber, || log_everything_everywhere!());
         assert_eq!(captured.text(), "", "nothing at ERROR was logged");
         let filter = filter(LevelFilter::INFO);
         assert!(filter.would_enable("check_catalog_status", &Level::INFO));

@@ -11,9 +11,11 @@ use catalog_core::{PollDefaults, PollState, Secret};
 use check_catalog_status::http::{DEFAULT_MAX_BODY_BYTES, HttpSettings};
 use check_catalog_status::{HttpCatalogApi, TokenProvider, check_catalog_status};
 use lambda_support::FunctionError;
+use lambda_support::logging::{LogFormat, subscriber};
 use lambda_support::secrets::SecretError;
 use reqwest::Url;
 use serde_json::Value;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use wiremock::MockServer;
 
@@ -100,6 +102,18 @@ impl TokenProvider for ScriptedToken {
         self.position.store(next, Ordering::SeqCst);
         Ok(Some(Secret::new(self.tokens[next])))
     }
+}
+
+/// Captures this thread's logs (our subscriber, TRACE) until the guard drops.
+///
+/// Every test of a binary that asserts on logs holds one, even when it does not look at
+/// them: tracing caches a callsite's interest when it is first hit, and a first hit in a
+/// thread with no subscriber, racing with another test installing one, can cache
+/// "never" and silently drop that line from the other test's capture.
+pub fn capture_logs(format: LogFormat) -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    let logs = CapturedLogs::default();
+    let guard = tracing::subscriber::set_default(subscriber(logs.clone(), format, LevelFilter::TRACE));
+    (logs, guard)
 }
 
 /// Keeps every byte logged, for assertions.

@@ -340,10 +340,14 @@ fn print_start(json: bool, catalog_id: &CatalogId, outcome: &StartOutcome) {
             execution_name,
             execution_arn,
             ..
-        } => println!("started the poll of catalog {catalog_id:?}: {execution_name}\n  {execution_arn}"),
+        } => println!(
+            "started the poll of catalog {:?}: {execution_name}\n  {execution_arn}",
+            catalog_id.as_str()
+        ),
         StartOutcome::AlreadyExists(existing) => {
             println!(
-                "catalog {catalog_id:?} already has a poll execution ({}, started {}); nothing started: {}\n  {}",
+                "catalog {:?} already has a poll execution ({}, started {}); nothing started: {}\n  {}",
+                catalog_id.as_str(),
                 existing.status,
                 crate::report::format_date(&existing.start_date),
                 existing.execution_name,
@@ -351,12 +355,20 @@ fn print_start(json: bool, catalog_id: &CatalogId, outcome: &StartOutcome) {
             );
             if existing.status.is_closed() {
                 println!(
-                    "  to poll it again, run: catalog-poller start --rerun {:?}",
-                    catalog_id.as_str()
+                    "  to poll it again, run: catalog-poller start --rerun {}",
+                    shell_quoted(catalog_id.as_str())
                 );
             }
         }
     }
+}
+
+/// `text` as one POSIX shell word, for commands printed for copy and paste.
+fn shell_quoted(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn print_entry(json: bool, entry: &TimelineEntry) {
@@ -391,4 +403,33 @@ fn print_json<T: Serialize + ?Sized>(value: &T) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not worth a panic.
     let _ = writeln!(stdout, "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_keeps_ids_literal() {
+        assert_eq!(shell_quoted("cat-123"), "cat-123");
+        assert_eq!(shell_quoted("a/b c'é"), r"'a/b c'\''é'");
+        assert_eq!(shell_quoted("$(rm -rf x)`"), "'$(rm -rf x)`'");
+        assert_eq!(shell_quoted(""), "''");
+    }
+
+    #[test]
+    fn every_status_has_its_exit_code() {
+        assert_eq!(exit_code_of_status(&RunStatus::Succeeded), exit::OK);
+        assert_eq!(exit_code_of_status(&RunStatus::Failed), exit::FAILED);
+        assert_eq!(exit_code_of_status(&RunStatus::Running), exit::RUNNING);
+        assert_eq!(exit_code_of_status(&RunStatus::PendingRedrive), exit::RUNNING);
+        assert_eq!(exit_code_of_status(&RunStatus::TimedOut), exit::TIMED_OUT);
+        assert_eq!(exit_code_of_status(&RunStatus::Aborted), exit::ABORTED);
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -484,3 +484,64 @@ async fn values_the_column_cannot_hold_are_invalid_input() {
         vec![vec![None]]
     );
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_database_unavailable_after_the_connect_timeout() {
+    // Accepts TCP connections and then says nothing, like a black-holed proxy.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut server = plain_server("127.0.0.1", port, "catalogdb");
+    server.connect_timeout = Duration::from_millis(300);
+    let store = PostgresCatalogStore::new(
+        server,
+        catalog_table("catalogs", "id", None),
+        Login::Password {
+            user: "writer".into(),
+            password: None,
+        },
+    )
+    .expect("store");
+    let started = Instant::now();
+    let error = invoke(&store, ready("cat-1", "kb", "ds")).await.expect_err("no answer");
+    assert_eq!(error.name, ErrorName::DatabaseUnavailable);
+    assert!(error.message.contains("no answer within 300 ms"), "{}", error.message);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    silent.abort();
+}
+
+#[tokio::test]
+async fn too_many_connections_is_database_unavailable() {
+    let db = TestDatabase::create().await;
+    db.client.batch_execute(CATALOGS).await.expect("schema");
+    let role = format!("limited_{}", db.dbname);
+    db.client
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" LOGIN PASSWORD 'limited-pw' CONNECTION LIMIT 0"
+        ))
+        .await
+        .expect("role");
+    let store = PostgresCatalogStore::new(
+        plain_server(&db.host, db.port, &db.dbname),
+        catalog_table("catalogs", "id", None),
+        Login::Password {
+            user: role.clone(),
+            password: Some(Secret::new("limited-pw")),
+        },
+    )
+    .expect("store");
+    let error = invoke(&store, ready("cat-1", "kb", "ds"))
+        .await
+        .expect_err("over the limit");
+    db.client
+        .batch_execute(&format!("DROP ROLE \"{role}\""))
+        .await
+        .expect("drop role");
+    assert_eq!(error.name, ErrorName::DatabaseUnavailable);
+    assert!(error.message.contains("SQLSTATE 53300"), "{}", error.message);
+}

@@ -146,6 +146,16 @@ async fn verify_full_accepts_the_right_ca_and_host_name() {
     let written = invoke(&store, ready()).await.expect("verified and written");
     assert_eq!(written["rows_updated"], 1);
     assert!(function_connection_uses_tls(&db).await);
+
+    // A bundle of many roots (like the RDS global bundle) in which one is right.
+    let bundle = pem_file(&format!(
+        "{}{}{}",
+        TestCa::new("first unrelated CA").cert_pem,
+        std::fs::read_to_string(tls_server().ca_file.path()).expect("CA file"),
+        TestCa::new("second unrelated CA").cert_pem
+    ));
+    let store = self::store(&db, "localhost", SslMode::VerifyFull, Some(&bundle));
+    invoke(&store, ready()).await.expect("verified against the bundle");
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@ use update_catalog_db::{Login, PostgresCatalogStore, UpdateConfig, handle};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::logging::init();
-    let config = UpdateConfig::from_env(&Environment::process())?;
+    let config = UpdateConfig::from_env(&Environment::process()).inspect_err(|error| {
+        tracing::error!(%error, "the function's configuration is invalid");
+    })?;
     let login = match config.login {
         LoginSettings::Password { user, password } => Login::Password { user, password },
         LoginSettings::SecretArn { arn, user } => Login::Secret {
@@ -19,7 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     };
     // Connects lazily, on the first invocation; the connection then lives in the store.
-    let store = PostgresCatalogStore::new(config.server, config.table, login)?;
+    let store = PostgresCatalogStore::new(config.server, config.table, login).inspect_err(|error| {
+        tracing::error!(%error, "the function's TLS settings are unusable");
+    })?;
     let store = &store;
     lambda_support::run(move |event, _context| async move { handle(store, &event).await }).await
 }

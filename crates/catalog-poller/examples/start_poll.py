@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 
 import boto3
 
@@ -36,6 +37,9 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
 def start_poll(sfn, state_machine_arn: str, catalog_id: str, poll_interval_seconds=None, max_attempts=None) -> dict:
     """Starts the catalog's poll. A catalog that already has an execution (running, or
     closed in the last 90 days) is reported, not started again."""
+    # The contract's id rule (catalog_core::CatalogId): 1..128 code points, no control character.
+    if not 1 <= len(catalog_id) <= 128 or any(unicodedata.category(c) == "Cc" for c in catalog_id):
+        raise ValueError("catalog_id must have 1 to 128 characters and no control character")
     name = execution_name(catalog_id)
     arn = execution_arn(state_machine_arn, name)
     try:

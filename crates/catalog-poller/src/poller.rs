@@ -90,7 +90,9 @@ impl CatalogPoller {
     pub async fn start_rerun(&self, input: &ExecutionInput) -> Result<StartOutcome, PollerError> {
         match self.latest_run(&input.catalog_id).await? {
             None => self.start_run(input, 1).await,
-            Some((_, existing)) if !existing.status.is_closed() => Ok(StartOutcome::AlreadyExists(existing)),
+            Some((_, existing)) if !RunStatus::from(existing.status()).is_closed() => {
+                Ok(StartOutcome::AlreadyExists(summary_of(&existing)))
+            }
             Some((run, _)) if run >= MAX_RUN => Err(crate::execution_name::RunOutOfRange(run + 1).into()),
             Some((run, _)) => self.start_run(input, run + 1).await,
         }
@@ -142,26 +144,26 @@ impl CatalogPoller {
     /// The status of the catalog's latest execution: status, times, attempts made, the
     /// latest poll state (last value or API problem seen) and, for a failure, Error and Cause.
     pub async fn status(&self, catalog_id: &CatalogId) -> Result<ExecutionStatusReport, PollerError> {
-        let (_, execution) = self.require_latest(catalog_id).await?;
-        self.status_of(catalog_id, &execution.execution_arn).await
+        let described = self.require_latest(catalog_id).await?;
+        self.report_from(catalog_id, described).await
     }
 
     /// The status of run `run` of the catalog's poll (1 = the usual one).
     pub async fn status_of_run(&self, catalog_id: &CatalogId, run: u32) -> Result<ExecutionStatusReport, PollerError> {
-        let arn = self.require_run(catalog_id, run).await?;
-        self.status_of(catalog_id, &arn).await
+        let described = self.require_run(catalog_id, run).await?;
+        self.report_from(catalog_id, described).await
     }
 
     /// The readable timeline of the catalog's latest execution.
     pub async fn history(&self, catalog_id: &CatalogId) -> Result<Vec<TimelineEntry>, PollerError> {
-        let (_, execution) = self.require_latest(catalog_id).await?;
-        self.history_of(&execution.execution_arn).await
+        let described = self.require_latest(catalog_id).await?;
+        self.history_of(described.execution_arn()).await
     }
 
     /// The readable timeline of run `run` of the catalog's poll.
     pub async fn history_of_run(&self, catalog_id: &CatalogId, run: u32) -> Result<Vec<TimelineEntry>, PollerError> {
-        let arn = self.require_run(catalog_id, run).await?;
-        self.history_of(&arn).await
+        let described = self.require_run(catalog_id, run).await?;
+        self.history_of(described.execution_arn()).await
     }
 
     /// Follows the catalog's latest execution live: calls `on_entry` for every timeline
@@ -173,8 +175,8 @@ impl CatalogPoller {
         options: WatchOptions,
         on_entry: impl FnMut(&TimelineEntry),
     ) -> Result<WatchEnd, PollerError> {
-        let (_, execution) = self.require_latest(catalog_id).await?;
-        self.watch_execution(catalog_id, &execution.execution_arn, options, on_entry)
+        let described = self.require_latest(catalog_id).await?;
+        self.watch_execution(catalog_id, described.execution_arn(), options, on_entry)
             .await
     }
 
@@ -186,8 +188,9 @@ impl CatalogPoller {
         options: WatchOptions,
         on_entry: impl FnMut(&TimelineEntry),
     ) -> Result<WatchEnd, PollerError> {
-        let arn = self.require_run(catalog_id, run).await?;
-        self.watch_execution(catalog_id, &arn, options, on_entry).await
+        let described = self.require_run(catalog_id, run).await?;
+        self.watch_execution(catalog_id, described.execution_arn(), options, on_entry)
+            .await
     }
 
     /// Follows the execution `execution_arn` (e.g. one [`CatalogPoller::start`] returned).
@@ -239,7 +242,16 @@ impl CatalogPoller {
             .describe(execution_arn)
             .await?
             .ok_or_else(|| self.unknown(catalog_id, execution_arn))?;
-        let last_poll = self.latest_poll(execution_arn).await?;
+        self.report_from(catalog_id, described).await
+    }
+
+    /// The report for an execution just described: adds the latest poll from its history.
+    async fn report_from(
+        &self,
+        catalog_id: &CatalogId,
+        described: DescribeExecutionOutput,
+    ) -> Result<ExecutionStatusReport, PollerError> {
+        let last_poll = self.latest_poll(described.execution_arn()).await?;
         let input_max_attempts = described
             .input()
             .and_then(|text| serde_json::from_str(text).ok())
@@ -310,33 +322,30 @@ impl CatalogPoller {
 
     /// The catalog's highest existing run and its execution. Runs are started in order,
     /// so the probe stops at the first missing one.
-    async fn latest_run(&self, catalog_id: &CatalogId) -> Result<Option<(u32, ExecutionSummary)>, PollerError> {
+    async fn latest_run(&self, catalog_id: &CatalogId) -> Result<Option<(u32, DescribeExecutionOutput)>, PollerError> {
         let mut latest = None;
         for run in 1..=MAX_RUN {
             let arn = self
                 .state_machine
                 .execution_arn(&ExecutionName::for_run(catalog_id, run)?);
             match self.describe(&arn).await? {
-                Some(found) => latest = Some((run, summary_of(&found))),
+                Some(found) => latest = Some((run, found)),
                 None => break,
             }
         }
         Ok(latest)
     }
 
-    async fn require_latest(&self, catalog_id: &CatalogId) -> Result<(u32, ExecutionSummary), PollerError> {
+    async fn require_latest(&self, catalog_id: &CatalogId) -> Result<DescribeExecutionOutput, PollerError> {
         match self.latest_run(catalog_id).await? {
-            Some(found) => Ok(found),
+            Some((_, found)) => Ok(found),
             None => Err(self.unknown(catalog_id, &self.execution_arn_of(catalog_id, 1)?)),
         }
     }
 
-    async fn require_run(&self, catalog_id: &CatalogId, run: u32) -> Result<String, PollerError> {
+    async fn require_run(&self, catalog_id: &CatalogId, run: u32) -> Result<DescribeExecutionOutput, PollerError> {
         let arn = self.execution_arn_of(catalog_id, run)?;
-        match self.describe(&arn).await? {
-            Some(_) => Ok(arn),
-            None => Err(self.unknown(catalog_id, &arn)),
-        }
+        self.describe(&arn).await?.ok_or_else(|| self.unknown(catalog_id, &arn))
     }
 
     fn unknown(&self, catalog_id: &CatalogId, execution_arn: &str) -> PollerError {

@@ -146,6 +146,24 @@ fn missing_credentials_are_an_aws_error_with_a_hint() {
     assert!(stderr(&output).contains("no AWS credentials"), "{}", stderr(&output));
 }
 
+#[test]
+fn an_unreachable_endpoint_is_an_aws_error() {
+    let output = run(
+        catalog_poller()
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .args(["--endpoint-url", UNREACHABLE, "--state-machine-arn", SOME_MACHINE]),
+        &["--json", "history", "cat-1"],
+    );
+    assert_eq!(code(&output), i32::from(exit::AWS), "{}", stderr(&output));
+    assert_eq!(json(&output)["error"]["kind"], "aws");
+    assert!(
+        stderr(&output).contains("DescribeExecution: could not reach Step Functions"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[tokio::test]
 async fn start_status_and_history_against_moto() {
     let moto = MotoServer::start();

@@ -226,4 +226,20 @@ async fn the_boto3_snippet_uses_the_same_name_and_finds_the_same_execution() {
         let rust_name = ExecutionName::for_run(&id(raw), run).expect("valid run");
         assert_eq!(python_name.trim_end(), rust_name.as_str(), "{raw:?} run {run}");
     }
+
+    // Ids the contract rejects are rejected before any call (sfn=None would fail otherwise).
+    for bad in ["", "a\u{1}b", &"x".repeat(129)] {
+        let output = Command::new(tools_python())
+            .args(["-c", "import sys; sys.path.insert(0, sys.argv[1]); import start_poll; start_poll.start_poll(None, 'arn', sys.argv[2])"])
+            .arg(crate_dir().join("examples"))
+            .arg(bad)
+            .output()
+            .expect("python runs");
+        assert!(!output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("ValueError: catalog_id must have 1 to 128 characters"),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -223,7 +223,7 @@ async fn watch_reports_each_poll_as_it_happens_until_the_end() {
     let client = client(&moto).await;
     let machine = deploy_real_workflow(&moto, "poller-watched");
     let settings = PollSettings {
-        poll_interval_seconds: 1,
+        poll_interval_seconds: 2,
         max_attempts: 10,
     };
     let id = "cat-live";
@@ -234,7 +234,7 @@ async fn watch_reports_each_poll_as_it_happens_until_the_end() {
         update_result(id, "record_ready", "READY"),
     ]);
     let poller = CatalogPoller::new(client.clone(), &machine).expect("valid ARN");
-    let input = input(id, 1, 10);
+    let input = input(id, 2, 10);
     let outcome = poller.start(&input).await.expect("start");
     assert!(matches!(outcome, StartOutcome::Started { .. }));
 
@@ -259,7 +259,7 @@ async fn watch_reports_each_poll_as_it_happens_until_the_end() {
         ["started", "poll", "poll", "poll", "database_write", "finished"]
     );
     assert_eq!(entries, poller.history(&input.catalog_id).await.expect("history"));
-    // Live, not replayed at the end: two 1 s waits separate the first poll from the end.
+    // Live, not replayed at the end: two 2 s waits separate the first poll from the end.
     let first_poll = arrivals[1].0;
     let finished = arrivals[5].0;
     assert!(

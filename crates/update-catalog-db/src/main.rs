@@ -4,8 +4,11 @@
 
 use lambda_support::config::Environment;
 use lambda_support::secrets::{SecretSource, secrets_manager_client};
+use std::time::SystemTime;
 use update_catalog_db::config::LoginSettings;
-use update_catalog_db::{Login, PostgresCatalogStore, UpdateConfig, handle};
+
+use update_catalog_db::handler::{budget_until, handle_within};
+use update_catalog_db::{Login, PostgresCatalogStore, UpdateConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -25,5 +28,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!(%error, "the function's TLS settings are unusable");
     })?;
     let store = &store;
-    lambda_support::run(move |event, _context| async move { handle(store, &event).await }).await
+    lambda_support::run(move |event, context| async move {
+        let budget = budget_until(context.deadline(), SystemTime::now());
+        handle_within(store, &event, budget).await
+    })
+    .await
 }

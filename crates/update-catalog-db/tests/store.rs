@@ -404,6 +404,10 @@ async fn a_refused_connection_is_database_unavailable_with_a_safe_message() {
         error.message
     );
     assert!(!error.message.contains("s3cret-pa55word"));
+    assert!(
+        !format!("{store:?}").contains("s3cret-pa55word"),
+        "Debug never shows the password"
+    );
     assert!(started.elapsed() < Duration::from_secs(3), "refused fast");
 }
 

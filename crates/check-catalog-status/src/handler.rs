@@ -15,8 +15,9 @@ pub async fn check_catalog_status<A: CatalogApi>(
     defaults: PollDefaults,
     event: Value,
 ) -> Result<PollState, FunctionError> {
-    // Every line of the invocation carries these two fields once they are known.
-    let span = tracing::info_span!(
+    // Every line of the invocation carries these two fields once they are known. The
+    // span is at ERROR level so it exists (and tags lines) whatever the log level.
+    let span = tracing::error_span!(
         "check_catalog_status",
         catalog_id = field::Empty,
         attempt = field::Empty

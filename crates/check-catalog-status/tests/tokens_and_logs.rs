@@ -283,3 +283,27 @@ async fn the_retry_after_a_401_shares_the_attempts_time_budget() {
     // One 1000 ms budget for both requests (about 1 s), not 700 ms + a fresh 1000 ms.
     assert!(elapsed < Duration::from_millis(1400), "the attempt took {elapsed:?}");
 }
+
+#[tokio::test]
+async fn lines_carry_the_catalog_id_and_attempt_at_any_log_level() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let logs = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(subscriber(logs.clone(), LogFormat::Json, LevelFilter::WARN));
+    let api = api(&server.uri(), ApiToken::None);
+    let error = check(&api, json!({"catalog_id": "gone", "max_attempts": 2}))
+        .await
+        .expect_err("not found");
+    assert_eq!(error.name, ErrorName::CatalogNotFound);
+    let text = logs.text();
+    let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(
+        (&line["span"]["catalog_id"], &line["span"]["attempt"]),
+        (&json!("gone"), &json!(1)),
+        "{text}"
+    );
+}

@@ -29,6 +29,8 @@ pub enum SecretError {
     Fetch { arn: String, reason: String },
     #[error("secret {arn} has no SecretString (binary secrets are not supported)")]
     NotAString { arn: String },
+    #[error("secret {arn} is empty")]
+    Empty { arn: String },
     #[error("secret {source_name} is not a JSON object with a non-empty string field {field:?}")]
     MissingField { source_name: String, field: String },
 }
@@ -156,6 +158,7 @@ async fn fetch(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Sec
             reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&error).to_string(),
         })?;
     match output.secret_string() {
+        Some(text) if text.trim().is_empty() => Err(SecretError::Empty { arn: arn.to_owned() }),
         Some(text) => {
             tracing::debug!(%arn, "fetched the secret from Secrets Manager");
             Ok(Secret::new(text))

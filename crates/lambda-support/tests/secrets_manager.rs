@@ -69,3 +69,20 @@ async fn a_missing_secret_is_an_error_naming_the_arn() {
     assert!(message.contains("ResourceNotFound"), "{message}");
     assert!(matches!(source.refresh().await, Err(SecretError::Fetch { .. })));
 }
+
+#[tokio::test]
+async fn a_blank_secret_is_an_error() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let arn = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name("blank")
+        .secret_string(" \n")
+        .send()
+        .await
+        .expect("moto creates the secret")
+        .arn
+        .expect("an ARN");
+    let source = SecretSource::secrets_manager(secrets_manager_client_from(&config), arn.clone());
+    assert_eq!(source.current().await, Err(SecretError::Empty { arn }));
+}

@@ -19,9 +19,9 @@ pub const DEFAULT_MAX_ATTEMPTS: &str = "DEFAULT_MAX_ATTEMPTS";
 
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// The longest total timeout accepted. The function's timeout (template: 30 s) must
-/// hold a cold-start Secrets Manager fetch (at most 5 s) plus this budget, which the
-/// first request, a token refetch after a 401 and the retry share.
+/// The longest total timeout accepted for the one request of an attempt. The
+/// function's timeout must hold it plus a cold-start Secrets Manager fetch and a token
+/// refetch after a 401 (at most 5 s each); the template's 30 s allows at most 18 s.
 pub const MAX_TIMEOUT_MS: u64 = 25_000;
 
 /// Where the bearer token comes from.

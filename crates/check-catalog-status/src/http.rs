@@ -4,19 +4,20 @@
 //!   characters `A-Z a-z 0-9 - . _ ~` is encoded), after the base URL's own path prefix.
 //! * `Accept: application/json`; `Authorization: Bearer <token>` exactly when a token is
 //!   configured (marked sensitive, so reqwest never prints it).
-//! * One client per container, with a connect timeout and a total timeout. The total
-//!   timeout bounds the HTTP part of the whole attempt: the first request, the token
-//!   refetch after a 401 and the second request share it.
+//! * One client per container, with a connect timeout and a total timeout that bounds
+//!   the one request of an attempt, from connecting to the last byte read.
 //! * Redirects are not followed, so the token never travels to another host; a 3xx is
 //!   an unexpected status (transient).
 //! * Bodies are read in chunks up to a cap; a larger body is an invalid body.
 //!
-//! A 401 with a token from Secrets Manager makes the adapter fetch the token again and
-//! repeat the request once, within the same attempt and the same time budget. So an
-//! execution makes at most `max_attempts` requests plus one per 401 that came with a
-//! refreshable token (a second 401 ends the execution as `CatalogApiRejected`).
+//! Each attempt makes exactly one request, so an execution makes at most
+//! `max_attempts` requests to the catalog API. A 401 with a token from Secrets Manager
+//! makes the adapter fetch the token again (rotation) without repeating the request:
+//! when the token changed, the attempt is transient (`HTTP 401`) and the next attempt
+//! sends the fresh token, which stays cached in the container; when it did not change
+//! (or cannot change), the 401 is `CatalogApiRejected`.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use catalog_core::{CatalogId, CatalogStatusBody, LastSeen, Secret};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -39,8 +40,8 @@ pub struct HttpSettings {
     /// `http` or `https`, possibly with a path prefix (`https://x/v1` or `https://x/v1/`).
     pub base_url: Url,
     pub connect_timeout: Duration,
-    /// The most the HTTP part of one attempt may take, from the first request's first
-    /// byte to the last byte read (a 401 retry included).
+    /// The most the one request of an attempt may take, from connecting to the last
+    /// byte read.
     pub timeout: Duration,
     pub max_body_bytes: usize,
 }
@@ -69,17 +70,9 @@ impl<T: TokenProvider> HttpCatalogApi<T> {
         })
     }
 
-    /// One GET with `token` (when there is one), within what is left of `deadline`.
-    async fn get(&self, url: &Url, token: Option<&Secret>, deadline: Instant) -> Result<Response, CatalogApiError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(CatalogApiError::transient(LastSeen::Timeout));
-        }
-        let mut request = self
-            .client
-            .get(url.clone())
-            .header(ACCEPT, "application/json")
-            .timeout(remaining);
+    /// One GET with `token` (when there is one), bounded by the client's timeouts.
+    async fn get(&self, url: &Url, token: Option<&Secret>) -> Result<Response, CatalogApiError> {
+        let mut request = self.client.get(url.clone()).header(ACCEPT, "application/json");
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }
@@ -94,16 +87,17 @@ impl<T: TokenProvider> CatalogApi for HttpCatalogApi<T> {
             tracing::error!(%error, "could not read the catalog API token");
             CatalogApiError::transient(LastSeen::Connection)
         })?;
-        // The budget starts after the (cold-start) token fetch, which has its own timeout.
-        let deadline = Instant::now() + self.settings.timeout;
-        let mut response = self.get(&url, token.as_ref(), deadline).await?;
+        let response = self.get(&url, token.as_ref()).await?;
         if response.status() == StatusCode::UNAUTHORIZED
-            && let Some(old) = &token
+            && let Some(refused) = &token
         {
             match self.token.refreshed_token().await {
-                Ok(Some(fresh)) if fresh != *old => {
-                    tracing::info!("the catalog API answered 401; retrying once with the token fetched again");
-                    response = self.get(&url, Some(&fresh), deadline).await?;
+                // Not repeated here: that would be a request beyond `max_attempts`.
+                Ok(Some(fresh)) if fresh != *refused => {
+                    tracing::warn!(
+                        "the catalog API answered 401; the token was fetched again and the next attempt uses it"
+                    );
+                    return Err(CatalogApiError::transient(LastSeen::HttpStatus(401)));
                 }
                 Ok(_) => {}
                 Err(error) => {

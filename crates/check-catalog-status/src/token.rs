@@ -2,7 +2,7 @@
 //!
 //! The token is fetched once per container ([`TokenProvider::token`]); when the API
 //! answers 401 the adapter asks once for a fresh one ([`TokenProvider::refreshed_token`]),
-//! which only a Secrets Manager token can give (rotation).
+//! which only a Secrets Manager token can give (rotation), and the next attempt sends it.
 
 use std::future::Future;
 
@@ -14,8 +14,9 @@ pub trait TokenProvider: Send + Sync {
     /// The token to send; `None` when the API is called without one.
     fn token(&self) -> impl Future<Output = Result<Option<Secret>, SecretError>> + Send;
 
-    /// A token fetched again after a 401; `None` when the token cannot change (no
-    /// token, or one given directly in the configuration).
+    /// A token fetched again after a 401, and what [`TokenProvider::token`] gives from
+    /// then on; `None` when the token cannot change (no token, or one given directly in
+    /// the configuration).
     fn refreshed_token(&self) -> impl Future<Output = Result<Option<Secret>, SecretError>> + Send;
 }
 

@@ -1,12 +1,13 @@
-//! The bearer token: refreshed once after a 401 (a scripted provider and the real
-//! Secrets Manager path against moto), and never written to a log line, an output or
-//! an error message, at any level.
+//! The bearer token: fetched again after a 401 for the next attempt, never with a
+//! second request in the same attempt (a scripted provider and the real Secrets
+//! Manager path against moto), and never written to a log line, an output or an error
+//! message, at any level.
 
 mod common;
 
 use std::time::Duration;
 
-use catalog_core::{ErrorName, PollDefaults, Secret};
+use catalog_core::{ErrorName, PollDefaults, PollState, Secret};
 use check_catalog_status::http::HttpSettings;
 use check_catalog_status::{ApiToken, HttpCatalogApi, check_catalog_status};
 use common::{CapturedLogs, ScriptedToken, api, capture_logs, check, request_count};
@@ -43,32 +44,48 @@ fn event() -> Value {
     json!({"catalog_id": "cat-123"})
 }
 
-#[tokio::test]
-async fn a_401_fetches_the_token_again_and_retries_once() {
-    let (_logs, _guard) = capture_logs(LogFormat::Text);
-    let server = server_accepting("new").await;
-    let api = api(&server.uri(), ScriptedToken::new(&["old", "new"]));
-    let state = check(&api, event()).await.expect("ready");
-    assert!(state.ready);
-    assert_eq!(state.attempt, 1, "the retry belongs to the same attempt");
-    assert_eq!(request_count(&server).await, 2);
-    // The next attempt starts with the fresh token.
-    check(&api, event()).await.expect("ready");
-    assert_eq!(request_count(&server).await, 3);
-    let requests = server.received_requests().await.expect("recorded");
-    let sent: Vec<_> = requests.iter().map(|r| r.headers["authorization"].clone()).collect();
-    assert_eq!(sent, ["Bearer old", "Bearer new", "Bearer new"]);
+/// The state the state machine passes to the next attempt after `previous`.
+fn next_event(previous: &PollState) -> Value {
+    json!({"catalog_id": "cat-123", "poll": previous})
 }
 
 #[tokio::test]
-async fn a_second_401_is_a_rejection_after_exactly_two_requests() {
+async fn a_401_fetches_the_token_again_for_the_next_attempt() {
+    let (logs, _guard) = capture_logs(LogFormat::Text);
+    let server = server_accepting("new").await;
+    let token = ScriptedToken::new(&["old", "new"]);
+    let api = api(&server.uri(), token);
+    let first = check(&api, event()).await.expect("transient");
+    assert!(!first.ready);
+    assert_eq!((first.attempt, first.last_seen.as_str()), (1, "HTTP 401"));
+    assert_eq!(request_count(&server).await, 1, "the request is not repeated");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("the token was fetched again and the next attempt uses it"),
+        "{text}"
+    );
+
+    let second = check(&api, next_event(&first)).await.expect("ready");
+    assert!(second.ready);
+    assert_eq!(second.attempt, 2);
+    assert_eq!(request_count(&server).await, 2, "one request per attempt");
+    let requests = server.received_requests().await.expect("recorded");
+    let sent: Vec<_> = requests.iter().map(|r| r.headers["authorization"].clone()).collect();
+    assert_eq!(sent, ["Bearer old", "Bearer new"]);
+}
+
+#[tokio::test]
+async fn a_second_401_is_a_rejection_with_one_request_per_attempt() {
     let (_logs, _guard) = capture_logs(LogFormat::Text);
     let server = server_accepting("never").await;
-    let token = ScriptedToken::new(&["old", "new", "newer"]);
+    // The refetch on attempt 2 gives "new" again: the token did not change.
+    let token = ScriptedToken::new(&["old", "new"]);
     let api = api(&server.uri(), token);
-    let error = check(&api, event()).await.expect_err("rejected");
+    let first = check(&api, event()).await.expect("transient");
+    assert_eq!(first.last_seen, "HTTP 401");
+    let error = check(&api, next_event(&first)).await.expect_err("rejected");
     assert_eq!(error.name, ErrorName::CatalogApiRejected);
-    assert_eq!(request_count(&server).await, 2, "refetched once, retried once");
+    assert_eq!(request_count(&server).await, 2, "as many requests as attempts");
 }
 
 #[tokio::test]
@@ -109,7 +126,8 @@ async fn a_rotated_secrets_manager_token_is_fetched_again_after_a_401() {
     let server = server_accepting("token-v1").await;
     let source = SecretSource::secrets_manager(secrets_manager_client_from(&config), arn.clone());
     let api = api(&server.uri(), ApiToken::Source(source));
-    assert!(check(&api, event()).await.expect("ready").ready);
+    let before = check(&api, event()).await.expect("ready");
+    assert!(before.ready);
 
     // Rotation: the API now only takes v2, and the container still holds v1.
     admin
@@ -132,7 +150,11 @@ async fn a_rotated_secrets_manager_token_is_fetched_again_after_a_401() {
         .with_priority(2)
         .mount(server_v2)
         .await;
-    assert!(check(&api, event()).await.expect("ready after refetch").ready);
+    // As if this were a later execution's first attempt, then its second.
+    let refused = check(&api, event()).await.expect("transient");
+    assert_eq!((refused.ready, refused.last_seen.as_str()), (false, "HTTP 401"));
+    let after = check(&api, next_event(&refused)).await.expect("ready after refetch");
+    assert_eq!((after.ready, after.attempt), (true, 2));
     let sent: Vec<_> = server
         .received_requests()
         .await
@@ -140,7 +162,7 @@ async fn a_rotated_secrets_manager_token_is_fetched_again_after_a_401() {
         .iter()
         .map(|r| r.headers["authorization"].clone())
         .collect();
-    assert_eq!(sent, ["Bearer token-v1", "Bearer token-v2"]);
+    assert_eq!(sent, ["Bearer token-v1", "Bearer token-v2"], "one request per attempt");
 }
 
 #[tokio::test]
@@ -178,10 +200,15 @@ async fn the_token_never_appears_in_logs_outputs_or_errors() {
 
         let server = server_accepting(NEW).await;
         let refreshing = api(&server.uri(), ScriptedToken::new(&[OLD, NEW]));
-        outputs.push(format!("{:?}", check(&refreshing, event()).await));
+        let refused = check(&refreshing, event()).await;
+        outputs.push(format!("{refused:?}"));
+        let refused = refused.expect("transient");
+        outputs.push(serde_json::to_string(&refused).expect("serializes"));
+        outputs.push(format!("{:?}", check(&refreshing, next_event(&refused)).await));
         let rejecting = server_accepting("never").await;
         let rejected = api(&rejecting.uri(), ScriptedToken::new(&[OLD, NEW]));
-        outputs.push(format!("{:?}", check(&rejected, event()).await));
+        let refused = check(&rejected, event()).await.expect("transient");
+        outputs.push(format!("{:?}", check(&rejected, next_event(&refused)).await));
         let slow = MockServer::start().await;
         Mock::given(method("GET"))
             .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
@@ -201,7 +228,8 @@ async fn the_token_never_appears_in_logs_outputs_or_errors() {
         drop(guard);
 
         let text = logs.text();
-        assert!(text.contains("retrying once"), "the flow was logged: {text}");
+        assert!(text.contains("the next attempt uses it"), "the flow was logged: {text}");
+        assert!(text.contains("HTTP 401"), "the rejection was logged: {text}");
         for token in [OLD, NEW] {
             let encoded = utf8_percent_encode(token, NON_ALPHANUMERIC).to_string();
             for secret in [token, encoded.as_str(), "s3cr3t"] {
@@ -222,11 +250,11 @@ async fn every_json_line_of_an_invocation_carries_the_catalog_id_and_attempt() {
     {
         let _guard = tracing::subscriber::set_default(subscriber(logs.clone(), LogFormat::Json, LevelFilter::TRACE));
         let mut state = json!({"catalog_id": "cat-123", "max_attempts": 5});
-        let first = check(&api, state.clone()).await.expect("ready");
-        // As if the first poll had not been ready: the state machine calls again.
+        // A 401 (the token is fetched again), then the next attempt is ready.
+        let first = check(&api, state.clone()).await.expect("transient");
+        assert!(!first.ready);
         state["poll"] = serde_json::to_value(first).expect("serializes");
-        state["poll"]["ready"] = json!(false);
-        check(&api, state).await.expect("ready");
+        assert!(check(&api, state).await.expect("ready").ready);
     }
     let lines: Vec<Value> = logs
         .text()
@@ -246,42 +274,6 @@ async fn every_json_line_of_an_invocation_carries_the_catalog_id_and_attempt() {
         attempts.iter().all(|a| a == &json!(1) || a == &json!(2)),
         "{attempts:?}"
     );
-}
-
-#[tokio::test]
-async fn the_retry_after_a_401_shares_the_attempts_time_budget() {
-    let (_logs, _guard) = capture_logs(LogFormat::Text);
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(header("authorization", "Bearer new"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(READY, "application/json")
-                .set_delay(Duration::from_secs(5)),
-        )
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_delay(Duration::from_millis(700)))
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    let api = HttpCatalogApi::new(
-        HttpSettings {
-            timeout: Duration::from_millis(1000),
-            ..common::settings(&server.uri())
-        },
-        ScriptedToken::new(&["old", "new"]),
-    )
-    .expect("client");
-    let started = std::time::Instant::now();
-    let state = check(&api, event()).await.expect("transient");
-    let elapsed = started.elapsed();
-    assert_eq!(state.last_seen, "timeout");
-    assert_eq!(request_count(&server).await, 2);
-    // One 1000 ms budget for both requests (about 1 s), not 700 ms + a fresh 1000 ms.
-    assert!(elapsed < Duration::from_millis(1400), "the attempt took {elapsed:?}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ CARGO ?= cargo
 .PHONY: test tools fmt-check clippy unit-tests validate workflow-tests demo bench
 
 ## test: install tools, then formatting, lints and every test the project has
-test: tools fmt-check clippy unit-tests
+test: tools fmt-check clippy unit-tests validate workflow-tests
 
 tools:
 	bash scripts/install-tools.sh
@@ -21,6 +21,22 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# Unit and integration tests of every crate (real PostgreSQL, wiremock, moto).
+# Unit and integration tests of every crate (real PostgreSQL, wiremock, moto);
+# local-workflow's tests run in validate and workflow-tests below.
 unit-tests:
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --exclude local-workflow
+
+# local-workflow test targets that are not validate's (scripted and real-binary engine
+# scenarios, and any other test file of the crate).
+WORKFLOW_VALIDATE_TESTS := validate sam_build
+WORKFLOW_OTHER_TESTS := $(filter-out $(WORKFLOW_VALIDATE_TESTS),$(basename $(notdir $(wildcard crates/local-workflow/tests/*.rs))))
+
+## validate: cfn-lint, sam validate --lint, asl-validator, statelint, placeholders vs
+## DefinitionSubstitutions, contract checks of the definition, sam build (x86_64)
+validate:
+	$(CARGO) test -p local-workflow --locked $(addprefix --test ,$(WORKFLOW_VALIDATE_TESTS))
+
+## workflow-tests: state_machine.json in aws-local-stepfunctions, with scripted task
+## results and with the release binaries behind cargo-lambda's emulator
+workflow-tests:
+	$(CARGO) test -p local-workflow --locked --lib --bins $(addprefix --test ,$(WORKFLOW_OTHER_TESTS))

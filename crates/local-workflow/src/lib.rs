@@ -5,9 +5,12 @@
 //! * [`template`]: `template.yaml` as data (CloudFormation tags tolerated);
 //! * [`engine`]: one execution in aws-local-stepfunctions (a third-party engine), with each
 //!   Task served by scripted results or by a real function behind a Lambda emulator, and
-//!   the execution's events, calls and outcome as a report.
+//!   the execution's events, calls and outcome as a report;
+//! * [`lambdas`]: the release binaries built as `sam build` builds them, run behind
+//!   cargo-lambda's Lambda emulator.
 
 pub mod definition;
 pub mod engine;
+pub mod lambdas;
 pub mod paths;
 pub mod template;

@@ -40,3 +40,15 @@ validate:
 ## results and with the release binaries behind cargo-lambda's emulator
 workflow-tests:
 	$(CARGO) test -p local-workflow --locked --lib --bins $(addprefix --test ,$(WORKFLOW_OTHER_TESTS))
+
+## demo: one real poll end to end on this machine: builds the release binaries, then a
+## PostgreSQL (DATABASE_URL, 127.0.0.1:5432 or a throwaway cluster), a local catalog API
+## (or CATALOG_API_BASE_URL / CATALOG_API_TOKEN), both Lambdas behind cargo-lambda's
+## emulator and state_machine.json in aws-local-stepfunctions; DEMO_CATALOG_ID picks the id.
+demo: tools
+	$(CARGO) run --locked --quiet -p local-workflow --bin demo
+
+## bench: init, latency, memory and zip size of the release binaries next to an echo
+## floor, the cost per catalog, and the targets (PASS/FAIL). Not part of `make test`.
+bench: tools
+	$(CARGO) run --locked --release --quiet -p local-workflow --bin bench

@@ -10,6 +10,7 @@
 //!   cargo-lambda's Lambda emulator.
 
 pub mod definition;
+pub mod demo_support;
 pub mod engine;
 pub mod lambdas;
 pub mod paths;

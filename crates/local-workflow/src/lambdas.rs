@@ -146,11 +146,18 @@ impl Emulator {
         format!("http://{}", self.address)
     }
 
-    /// Starts `bootstrap` as function `name` with `env` (plus the variables Lambda sets).
-    /// Returns the process id, e.g. to read its peak memory.
+    /// Starts a copy of `bootstrap` as function `name` with `env` (plus the variables
+    /// Lambda sets). Returns the process id, e.g. to read its peak memory.
     pub fn start_function(&mut self, name: &str, bootstrap: &Path, env: &[(&str, String)]) -> Result<u32, LambdaError> {
         let log = log_file(self.logs.path(), name)?;
-        let mut command = Command::new(bootstrap);
+        // Run a copy: a running executable cannot be replaced ("text file busy"), so
+        // running target/lambda/<name>/bootstrap itself would make the next build fail.
+        let copy = self.logs.path().join(format!("{name}-bootstrap"));
+        std::fs::copy(bootstrap, &copy).map_err(|source| LambdaError::Spawn {
+            what: format!("a copy of {}", bootstrap.display()),
+            source,
+        })?;
+        let mut command = Command::new(&copy);
         command
             .env_clear()
             .env("PATH", "/usr/bin:/bin")

@@ -475,13 +475,19 @@ fn the_workflow_runs_end_to_end_against_the_release_binaries() {
             }
         }
         eprintln!("all scenarios took {:?}", started.elapsed());
-        for (name, pid) in &fx.pids {
-            eprintln!(
-                "peak RSS of {name} under the emulator: {} KiB",
-                lambdas::peak_rss_kib(*pid).map_or_else(|| "?".to_owned(), |k| k.to_string())
-            );
+        let mut emulator = fx.emulator.lock().expect("emulator lock");
+        for (name, alive) in emulator.functions_alive() {
+            if !alive {
+                failures.push(format!("{name} exited during the scenarios"));
+            }
         }
-        let emulator = fx.emulator.lock().expect("emulator lock");
+        for (name, pid) in &fx.pids {
+            match lambdas::peak_rss_kib(*pid) {
+                // The product's target: well inside the 128 MB the template gives each function.
+                Some(kib) if kib < 32 * 1024 => eprintln!("peak RSS of {name} under the emulator: {kib} KiB"),
+                other => failures.push(format!("{name}: peak RSS {other:?} KiB, target < 32 MiB")),
+            }
+        }
         if !failures.is_empty() {
             for name in ["emulator", CHECK_FUNCTION, UPDATE_FUNCTION] {
                 let log = emulator.log(name);

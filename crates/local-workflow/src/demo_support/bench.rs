@@ -340,7 +340,7 @@ impl BenchReport {
 async fn build_all(say: &demo::Say) -> Result<(lambdas::Bootstraps, PathBuf, Vec<u64>), BenchError> {
     paths::venv_tool("cargo-lambda")?;
     say("building the release binaries and the floor (cargo lambda build --release) ...");
-    let bootstraps = tokio::task::spawn_blocking(lambdas::build_release)
+    let bootstraps = tokio::task::spawn_blocking(demo::build_release_once)
         .await
         .expect("the build task does not panic")?;
     let floor_bootstrap = tokio::task::spawn_blocking(build_floor)
@@ -391,6 +391,10 @@ fn zip_size(name: &str, dir: &str) -> Result<u64, BenchError> {
 }
 
 fn cargo_lambda(args: &[&str], dir: &str) -> Result<(), BenchError> {
+    demo::with_build_lock(|| run_cargo_lambda(args, dir))
+}
+
+fn run_cargo_lambda(args: &[&str], dir: &str) -> Result<(), BenchError> {
     let status = std::process::Command::new(paths::venv_tool("cargo-lambda")?)
         .args(args)
         .current_dir(paths::repo_root().join(dir))
@@ -811,5 +815,72 @@ fn usd(value: f64) -> String {
         format!("${value:.4}")
     } else {
         format!("${value:.7}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(name: &str, init_ms: u64, first_ms: u64, warm_us: u64) -> FunctionFigures {
+        FunctionFigures {
+            name: name.to_owned(),
+            init: Duration::from_millis(init_ms),
+            first_invocation: Duration::from_millis(first_ms),
+            warm: Percentiles {
+                p50: Duration::from_micros(warm_us),
+                p99: Duration::from_micros(warm_us * 3),
+                samples: 1000,
+            },
+            peak_rss_kib: 9000,
+            zip_bytes: 4_000_000,
+            memory_mb: 128,
+        }
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<Duration> = (1..=200).rev().map(Duration::from_millis).collect();
+        let p = Percentiles::of(samples);
+        assert_eq!(
+            (p.p50, p.p99, p.samples),
+            (Duration::from_millis(100), Duration::from_millis(198), 200)
+        );
+        assert_eq!(
+            Percentiles::of(vec![Duration::from_millis(7)]).p99,
+            Duration::from_millis(7)
+        );
+    }
+
+    #[test]
+    fn the_cost_of_a_catalog_adds_transitions_requests_and_billed_milliseconds() {
+        // 10 polls: 9 not ready (3 transitions each) + 3 to the end; 11 requests;
+        // duration: check cold 8+1 = 9 ms, 9 warm at 1 ms (0.4 ms rounded up), update cold 3+14 = 17 ms.
+        let cost = catalog_cost(10, &[3, 3, 3], 3, &figures("c", 8, 1, 400), &figures("u", 3, 14, 700));
+        assert_eq!(cost.transitions, 30);
+        assert!((cost.step_functions_usd - 30.0 * 0.000_025).abs() < 1e-12);
+        assert!((cost.lambda_requests_usd - 11.0 * 0.000_000_2).abs() < 1e-15);
+        let gb_seconds = (9.0 + 9.0 + 17.0) / 1000.0 * 0.125;
+        assert!((cost.lambda_duration_arm64_usd - gb_seconds * 0.000_013_333_4).abs() < 1e-15);
+        assert!((cost.lambda_duration_x86_64_usd - gb_seconds * 0.000_016_666_7).abs() < 1e-15);
+        assert!(cost.total_arm64_usd() < cost.total_x86_64_usd());
+    }
+
+    #[test]
+    fn targets_compare_with_the_floor_and_the_dependencies() {
+        let floor = figures("floor", 2, 1, 200);
+        let fast = figures("check", 4, 1, 900);
+        let slow = figures("update", 5, 1, 2000);
+        let own = Percentiles {
+            p50: Duration::from_micros(500),
+            p99: Duration::from_millis(1),
+            samples: 10,
+        };
+        let verdicts: Vec<bool> = targets(&floor, &fast, &slow, own, own, &[3, 3, 4])
+            .iter()
+            .map(|t| t.pass)
+            .collect();
+        // init 4 <= 2*2 yes, 5 no; RSS both; warm 0.9 <= 1.7 yes, 2.0 > 1.7 no; a 4-transition poll fails.
+        assert_eq!(verdicts, [true, false, true, true, true, false, false]);
     }
 }

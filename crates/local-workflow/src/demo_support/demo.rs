@@ -5,7 +5,7 @@
 //! it returns; everything started is stopped when [`run`] returns or is dropped.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use catalog_core::Secret;
 use serde_json::json;
@@ -156,7 +156,7 @@ pub async fn run(options: &DemoOptions, say: Say) -> Result<DemoOutcome, DemoErr
     paths::engine_module()?;
 
     say("building the release binaries (cargo lambda build --release, as sam build does) ...");
-    let bootstraps = tokio::task::spawn_blocking(lambdas::build_release)
+    let bootstraps = tokio::task::spawn_blocking(build_release_once)
         .await
         .expect("the build task does not panic")?;
     say(&format!("built in {:.1} s", bootstraps.build_time.as_secs_f64()));
@@ -290,6 +290,35 @@ async fn start_api(
             (None, base_url.clone(), token.clone())
         }
     })
+}
+
+/// [`lambdas::build_release`], once per process and one process at a time (a lock file
+/// in `target/`): cargo-lambda moves each binary into place, so two builds of the same
+/// function at once (two tests, or a test and the demo binary it runs) race for it.
+pub fn build_release_once() -> Result<lambdas::Bootstraps, LambdaError> {
+    static BUILT: Mutex<Option<lambdas::Bootstraps>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(bootstraps) = built.as_ref() {
+        return Ok(bootstraps.clone());
+    }
+    let bootstraps = with_build_lock(lambdas::build_release)?;
+    *built = Some(bootstraps.clone());
+    Ok(bootstraps)
+}
+
+/// Runs `build` holding `target/.release-build.lock`, so cargo-lambda builds of this
+/// crate's callers (the demo, the bench, their tests) never run at the same time.
+pub fn with_build_lock<T, E: From<LambdaError>>(build: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let lock_error = |source| LambdaError::Spawn {
+        what: "the release build lock (target/.release-build.lock)".to_owned(),
+        source,
+    };
+    let target = paths::repo_root().join("target");
+    std::fs::create_dir_all(&target).map_err(lock_error)?;
+    let lock = std::fs::File::create(target.join(".release-build.lock")).map_err(lock_error)?;
+    lock.lock().map_err(lock_error)?;
+    // Unlocked when `lock` is dropped, after the build.
+    build()
 }
 
 /// Starts a function behind the emulator, waiting out "text file busy": another build in

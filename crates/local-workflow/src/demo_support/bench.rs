@@ -446,6 +446,10 @@ async fn measure(
     let logs = tempfile::tempdir().map_err(|e| BenchError::io("a log directory", e))?;
     let log_path = logs.path().join(format!("{name}.log"));
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // Run a copy: a running target/lambda/<name>/bootstrap would make the next build of it
+    // fail ("text file busy").
+    let copy = logs.path().join(format!("{name}-bootstrap"));
+    std::fs::copy(bootstrap, &copy).map_err(|e| BenchError::io(&format!("copying {}", bootstrap.display()), e))?;
     let runtime_error = |source| BenchError::Runtime {
         function: name.to_owned(),
         source,
@@ -462,7 +466,7 @@ async fn measure(
             .await
             .map_err(|e| BenchError::io("the Runtime API", e))?;
         let log_file = std::fs::File::create(&log_path).map_err(|e| BenchError::io("a log file", e))?;
-        let mut command = Command::new(bootstrap);
+        let mut command = Command::new(&copy);
         command
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -486,7 +490,7 @@ async fn measure(
         let (spawned_at, mut child) = loop {
             let spawned_at = Instant::now();
             match command.spawn() {
-                // Another build in the shared target directory may be writing the bootstrap.
+                // Some kernels report the just-closed copy as busy for a moment.
                 Err(e) if demo::is_text_file_busy(&e) && tries < 50 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;

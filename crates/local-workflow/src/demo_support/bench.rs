@@ -490,7 +490,7 @@ async fn measure(
         let (spawned_at, mut child) = loop {
             let spawned_at = Instant::now();
             match command.spawn() {
-                // Some kernels report the just-closed copy as busy for a moment.
+                // A child forked meanwhile by another thread may briefly hold the copy open for writing.
                 Err(e) if demo::is_text_file_busy(&e) && tries < 50 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;

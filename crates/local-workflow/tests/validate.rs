@@ -396,3 +396,49 @@ fn iam_has_no_wildcard_actions_and_wildcard_resources_only_where_aws_requires_th
         );
     }
 }
+
+/// The environment variable names a function's source reads (string literals in its
+/// `config.rs`): what the template must set, and nothing else.
+fn variables_read_by(crate_dir: &str) -> BTreeSet<String> {
+    let source = std::fs::read_to_string(paths::repo_root().join(crate_dir).join("src").join("config.rs"))
+        .unwrap_or_else(|e| panic!("{crate_dir}/src/config.rs: {e}"));
+    source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|text| text.len() >= 6 && text.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_template_sets_exactly_the_variables_the_functions_read_less_the_plain_secrets() {
+    let template = Template::load().expect("template");
+    for (function, crate_dir, not_deployed) in [
+        (
+            "CheckCatalogStatusFunction",
+            "crates/check-catalog-status",
+            // A plain-text token is for local runs; deployments use the secret's ARN.
+            &["CATALOG_API_TOKEN"][..],
+        ),
+        (
+            "UpdateCatalogDbFunction",
+            "crates/update-catalog-db",
+            // Credentials come from DB_SECRET_ARN (the RDS secret has the user name).
+            &["DB_PASSWORD", "DB_USER"][..],
+        ),
+    ] {
+        let variables = &template.resource(function).expect("function")["Properties"]["Environment"]["Variables"];
+        let set: BTreeSet<String> = variables
+            .as_mapping()
+            .expect("a mapping")
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        let mut expected = variables_read_by(crate_dir);
+        for name in not_deployed {
+            assert!(expected.remove(*name), "{crate_dir} no longer reads {name}");
+        }
+        assert_eq!(set, expected, "{function}'s environment vs what {crate_dir} reads");
+    }
+}

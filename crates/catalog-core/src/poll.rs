@@ -85,6 +85,9 @@ pub enum LastSeen {
     HttpStatus(u16),
     Timeout,
     Connection,
+    /// The API token could not be read from Secrets Manager (the function's log names
+    /// the secret and the reason: permissions, a deleted secret, no network path).
+    TokenUnavailable,
     /// A body that is not the JSON object described; the reason says how.
     InvalidBody(String),
 }
@@ -109,6 +112,7 @@ impl fmt::Display for LastSeen {
             LastSeen::HttpStatus(code) => write!(f, "HTTP {code}"),
             LastSeen::Timeout => f.write_str("timeout"),
             LastSeen::Connection => f.write_str("connection"),
+            LastSeen::TokenUnavailable => f.write_str("token unavailable"),
             LastSeen::InvalidBody(reason) => write!(f, "invalid body ({reason})"),
         }
     }
@@ -147,7 +151,8 @@ pub struct PollState {
     pub kb_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_source_name: Option<String>,
-    /// `ready`, `pending (…)`, `HTTP 503`, `timeout`, `connection` or `invalid body (…)`.
+    /// `ready`, `pending (…)`, `HTTP 503`, `timeout`, `connection`, `token unavailable`
+    /// or `invalid body (…)`.
     pub last_seen: String,
     /// One line for on-call; when the last attempt is not ready, it is the
     /// `MaxAttemptsReached` cause.
@@ -323,6 +328,7 @@ mod tests {
         for (seen, text) in [
             (LastSeen::Timeout, "timeout"),
             (LastSeen::Connection, "connection"),
+            (LastSeen::TokenUnavailable, "token unavailable"),
             (
                 LastSeen::InvalidBody("body is not JSON".into()),
                 "invalid body (body is not JSON)",

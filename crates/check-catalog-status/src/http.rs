@@ -85,7 +85,7 @@ impl<T: TokenProvider> CatalogApi for HttpCatalogApi<T> {
         let url = catalog_url(&self.settings.base_url, catalog_id)?;
         let token = self.token.token().await.map_err(|error| {
             tracing::error!(%error, "could not read the catalog API token");
-            CatalogApiError::transient(LastSeen::Connection)
+            CatalogApiError::transient(LastSeen::TokenUnavailable)
         })?;
         let response = self.get(&url, token.as_ref()).await?;
         if response.status() == StatusCode::UNAUTHORIZED
@@ -102,7 +102,7 @@ impl<T: TokenProvider> CatalogApi for HttpCatalogApi<T> {
                 Ok(_) => {}
                 Err(error) => {
                     tracing::error!(%error, "the catalog API answered 401 and the token could not be fetched again");
-                    return Err(CatalogApiError::transient(LastSeen::Connection));
+                    return Err(CatalogApiError::transient(LastSeen::TokenUnavailable));
                 }
             }
         }

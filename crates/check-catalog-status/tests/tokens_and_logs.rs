@@ -104,7 +104,7 @@ async fn a_failed_refetch_is_transient() {
     let server = server_accepting("never").await;
     let api = api(&server.uri(), ScriptedToken::failing_refresh(&["old"]));
     let state = check(&api, event()).await.expect("transient");
-    assert_eq!(state.last_seen, "connection");
+    assert_eq!(state.last_seen, "token unavailable");
     assert_eq!(request_count(&server).await, 1);
 }
 
@@ -176,7 +176,7 @@ async fn an_unreadable_secret_is_transient_and_named_by_its_arn() {
     let logs = CapturedLogs::default();
     let _guard = tracing::subscriber::set_default(subscriber(logs.clone(), LogFormat::Text, LevelFilter::INFO));
     let state = check(&api, event()).await.expect("transient");
-    assert_eq!(state.last_seen, "connection");
+    assert_eq!(state.last_seen, "token unavailable");
     assert_eq!(
         request_count(&server).await,
         0,

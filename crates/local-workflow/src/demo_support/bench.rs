@@ -59,7 +59,7 @@ impl Default for BenchOptions {
     fn default() -> BenchOptions {
         BenchOptions {
             invocations: 1000,
-            cold_starts: 5,
+            cold_starts: 21,
             service_samples: 1000,
         }
     }
@@ -226,53 +226,52 @@ pub async fn run(options: &BenchOptions, say: demo::Say) -> Result<BenchReport, 
             .to_string(),
     );
 
-    say(&format!("measuring {} ...", FLOOR_FUNCTION.0));
-    let mut floor = measure(
-        FLOOR_FUNCTION.0,
-        &floor_bootstrap,
-        &[],
-        check_payload.clone(),
-        |body| (serde_json::from_slice::<Value>(body).ok()? == json!({"catalog_id": CATALOG_ID})).then_some(()),
-        check_memory.min(update_memory),
-        options,
-    )
-    .await?;
-    floor.zip_bytes = zips[2];
-
-    say(&format!("measuring {CHECK_FUNCTION} against the local catalog API ..."));
     let check_env = vec![
         ("CATALOG_API_BASE_URL", simulator.base_url()),
         ("CATALOG_API_TOKEN", API_TOKEN.to_owned()),
     ];
-    let mut check = measure(
-        CHECK_FUNCTION,
-        &bootstraps.paths[CHECK_FUNCTION],
-        &check_env,
-        check_payload,
-        |body| {
-            let poll: Value = serde_json::from_slice(body).ok()?;
-            (poll["ready"] == false && poll["attempt"] == 1).then_some(())
-        },
-        check_memory,
-        options,
-    )
-    .await?;
+    let subjects = [
+        Subject::new(
+            FLOOR_FUNCTION.0,
+            &floor_bootstrap,
+            Vec::new(),
+            check_payload.clone(),
+            |body| (serde_json::from_slice::<Value>(body).ok()? == json!({"catalog_id": CATALOG_ID})).then_some(()),
+            check_memory.min(update_memory),
+        )?,
+        Subject::new(
+            CHECK_FUNCTION,
+            &bootstraps.paths[CHECK_FUNCTION],
+            check_env,
+            check_payload,
+            |body| {
+                let poll: Value = serde_json::from_slice(body).ok()?;
+                (poll["ready"] == false && poll["attempt"] == 1).then_some(())
+            },
+            check_memory,
+        )?,
+        Subject::new(
+            UPDATE_FUNCTION,
+            &bootstraps.paths[UPDATE_FUNCTION],
+            database.update_function_env(),
+            update_payload,
+            |body| {
+                let result: Value = serde_json::from_slice(body).ok()?;
+                (result["rows_updated"] == 1).then_some(())
+            },
+            update_memory,
+        )?,
+    ];
+    say(&format!(
+        "measuring {}, {CHECK_FUNCTION} (local catalog API) and {UPDATE_FUNCTION} (local PostgreSQL): {} cold starts each, then {} warm invocations each ...",
+        FLOOR_FUNCTION.0, options.cold_starts, options.invocations
+    ));
+    let [mut floor, mut check, mut update]: [FunctionFigures; 3] = measure(&subjects, options)
+        .await?
+        .try_into()
+        .expect("one figure per subject");
+    floor.zip_bytes = zips[2];
     check.zip_bytes = zips[0];
-
-    say(&format!("measuring {UPDATE_FUNCTION} against the local PostgreSQL ..."));
-    let mut update = measure(
-        UPDATE_FUNCTION,
-        &bootstraps.paths[UPDATE_FUNCTION],
-        &database.update_function_env(),
-        update_payload,
-        |body| {
-            let result: Value = serde_json::from_slice(body).ok()?;
-            (result["rows_updated"] == 1).then_some(())
-        },
-        update_memory,
-        options,
-    )
-    .await?;
     update.zip_bytes = zips[1];
 
     say("measuring the catalog API's and the database's own times ...");
@@ -432,56 +431,85 @@ fn memory_mb(template: &Template, logical_id: &str) -> u32 {
     own.or(global).and_then(|mb| u32::try_from(mb).ok()).unwrap_or(128)
 }
 
-/// Runs `bootstrap` as Lambda does, `options.cold_starts` times; the last process also
-/// serves the warm invocations. `valid` says whether a response is the expected one.
-async fn measure(
-    name: &str,
-    bootstrap: &Path,
-    env: &[(&str, String)],
+/// One function under measurement: a copy of its bootstrap (a running
+/// target/lambda/<name>/bootstrap would make the next build of it fail with "text file
+/// busy"), its environment, the event it gets and how to tell a right answer.
+struct Subject {
+    name: String,
+    bootstrap: PathBuf,
+    env: Vec<(&'static str, String)>,
     payload: Bytes,
     valid: fn(&Bytes) -> Option<()>,
     memory_mb: u32,
-    options: &BenchOptions,
-) -> Result<FunctionFigures, BenchError> {
-    let logs = tempfile::tempdir().map_err(|e| BenchError::io("a log directory", e))?;
-    let log_path = logs.path().join(format!("{name}.log"));
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    // Run a copy: a running target/lambda/<name>/bootstrap would make the next build of it
-    // fail ("text file busy").
-    let copy = logs.path().join(format!("{name}-bootstrap"));
-    std::fs::copy(bootstrap, &copy).map_err(|e| BenchError::io(&format!("copying {}", bootstrap.display()), e))?;
-    let runtime_error = |source| BenchError::Runtime {
-        function: name.to_owned(),
-        source,
-        log: log(),
-    };
-    let limit = Duration::from_secs(30);
-    let mut inits = Vec::new();
-    let mut firsts = Vec::new();
-    let mut warm = Vec::new();
-    let mut peak_rss_kib = 0;
-    let cold_starts = options.cold_starts.max(1);
-    for round in 0..cold_starts {
-        let api = RuntimeApi::start(name)
+    logs: tempfile::TempDir,
+}
+
+/// A started function process and its Runtime API.
+struct Running {
+    api: RuntimeApi,
+    child: tokio::process::Child,
+}
+
+impl Subject {
+    fn new(
+        name: &str,
+        bootstrap: &Path,
+        env: Vec<(&'static str, String)>,
+        payload: Bytes,
+        valid: fn(&Bytes) -> Option<()>,
+        memory_mb: u32,
+    ) -> Result<Subject, BenchError> {
+        let logs = tempfile::tempdir().map_err(|e| BenchError::io("a log directory", e))?;
+        let copy = logs.path().join(format!("{name}-bootstrap"));
+        std::fs::copy(bootstrap, &copy).map_err(|e| BenchError::io(&format!("copying {}", bootstrap.display()), e))?;
+        Ok(Subject {
+            name: name.to_owned(),
+            bootstrap: copy,
+            env,
+            payload,
+            valid,
+            memory_mb,
+            logs,
+        })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.logs.path().join("output.log")).unwrap_or_default()
+    }
+
+    fn runtime_error(&self, source: RuntimeApiError) -> BenchError {
+        BenchError::Runtime {
+            function: self.name.clone(),
+            source,
+            log: self.log(),
+        }
+    }
+
+    /// Starts a fresh process as Lambda does and serves it its first event: the init time
+    /// (spawn to the first `GET /next`), the first invocation's latency, and the process.
+    async fn cold_start(&self) -> Result<(Duration, Duration, Running), BenchError> {
+        let limit = Duration::from_secs(30);
+        let api = RuntimeApi::start(&self.name)
             .await
             .map_err(|e| BenchError::io("the Runtime API", e))?;
-        let log_file = std::fs::File::create(&log_path).map_err(|e| BenchError::io("a log file", e))?;
-        let mut command = Command::new(&copy);
+        let log_file =
+            std::fs::File::create(self.logs.path().join("output.log")).map_err(|e| BenchError::io("a log file", e))?;
+        let mut command = Command::new(&self.bootstrap);
         command
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.memory_mb.to_string())
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("_HANDLER", "bootstrap")
             .env("TZ", ":UTC")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().map_err(|e| BenchError::io("a log file", e))?)
             .stderr(log_file)
@@ -495,44 +523,70 @@ async fn measure(
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => return Err(BenchError::io(&bootstrap.display().to_string(), e)),
+                Err(e) => return Err(BenchError::io(&self.bootstrap.display().to_string(), e)),
                 Ok(child) => break (spawned_at, child),
             }
         };
         let first_request = tokio::select! {
-            first = api.first_request(limit) => first.map_err(runtime_error)?,
+            first = api.first_request(limit) => first.map_err(|e| self.runtime_error(e))?,
             status = child.wait() => {
                 return Err(BenchError::Exited {
-                    function: name.to_owned(),
+                    function: self.name.clone(),
                     status: status.map_or_else(|e| e.to_string(), |s| s.to_string()),
-                    log: log(),
+                    log: self.log(),
                 });
             }
         };
-        inits.push(first_request.saturating_duration_since(spawned_at));
-        let first = api.invoke(payload.clone(), limit).await.map_err(runtime_error)?;
-        check_answer(name, &first.outcome, valid)?;
-        firsts.push(first.latency);
-        if round + 1 == cold_starts {
-            for _ in 0..options.invocations {
-                let result = api.invoke(payload.clone(), limit).await.map_err(runtime_error)?;
-                check_answer(name, &result.outcome, valid)?;
-                warm.push(result.latency);
-            }
-            let pid = child.id().unwrap_or_default();
-            peak_rss_kib = lambdas::peak_rss_kib(pid).unwrap_or_default();
-        }
-        drop(child.kill().await);
+        let running = Running { api, child };
+        let first = self.invoke(&running).await?;
+        Ok((first_request.saturating_duration_since(spawned_at), first, running))
     }
-    Ok(FunctionFigures {
-        name: name.to_owned(),
-        init: median(inits),
-        first_invocation: median(firsts),
-        warm: Percentiles::of(warm),
-        peak_rss_kib,
-        zip_bytes: 0,
-        memory_mb,
-    })
+
+    /// One invocation's latency, checked for the right answer.
+    async fn invoke(&self, running: &Running) -> Result<Duration, BenchError> {
+        let result = running
+            .api
+            .invoke(self.payload.clone(), Duration::from_secs(30))
+            .await
+            .map_err(|e| self.runtime_error(e))?;
+        check_answer(&self.name, &result.outcome, self.valid)?;
+        Ok(result.latency)
+    }
+}
+
+/// Measures the subjects: their cold starts taken in turns (so a busy moment of the
+/// machine falls on all of them alike), then each one's warm invocations and peak RSS.
+async fn measure(subjects: &[Subject], options: &BenchOptions) -> Result<Vec<FunctionFigures>, BenchError> {
+    let mut inits = vec![Vec::new(); subjects.len()];
+    let mut firsts = vec![Vec::new(); subjects.len()];
+    for _ in 0..options.cold_starts.max(1) {
+        for (i, subject) in subjects.iter().enumerate() {
+            let (init, first, mut running) = subject.cold_start().await?;
+            inits[i].push(init);
+            firsts[i].push(first);
+            drop(running.child.kill().await);
+        }
+    }
+    let mut figures = Vec::new();
+    for ((subject, inits), firsts) in subjects.iter().zip(inits).zip(firsts) {
+        let (_, _, mut running) = subject.cold_start().await?;
+        let mut warm = Vec::with_capacity(options.invocations);
+        for _ in 0..options.invocations {
+            warm.push(subject.invoke(&running).await?);
+        }
+        let peak_rss_kib = running.child.id().and_then(lambdas::peak_rss_kib).unwrap_or_default();
+        drop(running.child.kill().await);
+        figures.push(FunctionFigures {
+            name: subject.name.clone(),
+            init: median(inits),
+            first_invocation: median(firsts),
+            warm: Percentiles::of(warm),
+            peak_rss_kib,
+            zip_bytes: 0,
+            memory_mb: subject.memory_mb,
+        });
+    }
+    Ok(figures)
 }
 
 fn check_answer(name: &str, outcome: &Outcome, valid: fn(&Bytes) -> Option<()>) -> Result<(), BenchError> {
@@ -815,11 +869,7 @@ impl BenchReport {
 }
 
 fn usd(value: f64) -> String {
-    if value >= 0.01 {
-        format!("${value:.4}")
-    } else {
-        format!("${value:.7}")
-    }
+    format!("${value:.7}")
 }
 
 #[cfg(test)]

@@ -132,17 +132,8 @@ where
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        tracing::error!(%location, "panic: {}", panic_message(info));
+        tracing::error!(%location, "panic: {}", crate::runtime::panic_text(info.payload()));
     }));
-}
-
-fn panic_message<'a>(info: &'a std::panic::PanicHookInfo<'_>) -> &'a str {
-    let payload = info.payload();
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a panic payload that is not text)")
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ where
 }
 
 /// The text of a panic payload (`panic!` with a literal or a formatted message).
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()

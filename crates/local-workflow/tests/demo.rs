@@ -135,3 +135,33 @@ fn without_the_tools_the_demo_says_to_run_make_tools() {
     assert!(stderr.contains("cargo-lambda not found"), "{stderr}");
     assert!(stderr.contains("run `make tools`"), "{stderr}");
 }
+
+#[test]
+fn without_postgres_the_demo_says_how_to_get_one() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port();
+    let output = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres:hunter2@127.0.0.1:{closed_port}/postgres"),
+        )
+        .output()
+        .expect("the demo binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "DATABASE_URL (postgres@127.0.0.1:{closed_port}) does not answer"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("To get one: set DATABASE_URL"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password stays out of messages: {stderr}"
+    );
+    // It fails before building anything.
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("building"));
+}

@@ -89,7 +89,11 @@ impl fmt::Debug for CatalogDatabase {
 impl CatalogDatabase {
     /// Finds a server, creates a database and the `catalogs` table.
     pub async fn create() -> Result<CatalogDatabase, DatabaseError> {
-        let (source, db, cluster) = if std::env::var_os("DATABASE_URL").is_some() {
+        let (source, db, cluster) = if let Ok(url) = std::env::var("DATABASE_URL") {
+            // Checked here, so that a wrong URL reads as one line rather than a panic.
+            database_url_answers(&url)
+                .await
+                .map_err(|reason| DatabaseError::Unavailable { reason })?;
             (ServerSource::DatabaseUrl, shared_database().await?, None)
         } else if local_server_answers().await {
             (ServerSource::LocalServer, shared_database().await?, None)
@@ -170,6 +174,34 @@ async fn shared_database() -> Result<TestDatabase, DatabaseError> {
     tokio::spawn(TestDatabase::create())
         .await
         .map_err(|e| DatabaseError::Unavailable { reason: panic_text(e) })
+}
+
+/// Whether `DATABASE_URL` parses and takes a login; the reason (without the password) if not.
+async fn database_url_answers(url: &str) -> Result<(), String> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|_| "DATABASE_URL is not a PostgreSQL URL (postgres://user@host:port/dbname)".to_owned())?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let target = format!(
+        "{}@{host}:{}",
+        config.get_user().unwrap_or("?"),
+        config.get_ports().first().copied().unwrap_or(5432)
+    );
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let cause = std::error::Error::source(&e).map_or_else(String::new, |c| format!(" ({c})"));
+        format!("DATABASE_URL ({target}) does not answer: {e}{cause}")
+    })?;
+    let connection = tokio::spawn(connection);
+    drop(client);
+    drop(connection.await);
+    Ok(())
 }
 
 /// Whether 127.0.0.1:5432 takes a password-less login as `postgres` or `root`, as

@@ -150,16 +150,10 @@ pub fn total_transitions(report: &ExecutionReport) -> usize {
 /// Runs the demo. Everything it starts is stopped when it returns (or is dropped, e.g. on
 /// ctrl-c): the emulator and the functions, the local servers, the database.
 pub async fn run(options: &DemoOptions, say: Say) -> Result<DemoOutcome, DemoError> {
-    // Fail before the long build when a tool is missing.
+    // Fail before the long build when a tool or PostgreSQL is missing.
     paths::venv_tool("cargo-lambda")?;
     paths::node()?;
     paths::engine_module()?;
-
-    say("building the release binaries (cargo lambda build --release, as sam build does) ...");
-    let bootstraps = tokio::task::spawn_blocking(build_release_once)
-        .await
-        .expect("the build task does not panic")?;
-    say(&format!("built in {:.1} s", bootstraps.build_time.as_secs_f64()));
 
     let database = CatalogDatabase::create().await?;
     say(&format!(
@@ -168,6 +162,12 @@ pub async fn run(options: &DemoOptions, say: Say) -> Result<DemoOutcome, DemoErr
     ));
     database.insert_catalog(&options.catalog_id).await?;
     let row_before = database.row(&options.catalog_id).await?;
+
+    say("building the release binaries (cargo lambda build --release, as sam build does) ...");
+    let bootstraps = tokio::task::spawn_blocking(build_release_once)
+        .await
+        .expect("the build task does not panic")?;
+    say(&format!("built in {:.1} s", bootstraps.build_time.as_secs_f64()));
 
     let (simulator, base_url, token) = start_api(options, &say).await?;
 

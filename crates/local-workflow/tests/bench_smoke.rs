@@ -16,7 +16,6 @@ fn the_bench_measures_every_figure_and_prints_the_report() {
     let options = BenchOptions {
         invocations: 20,
         cold_starts: 2,
-        service_samples: 20,
     };
     let report = runtime
         .block_on(bench::run(&options, Arc::new(|line: &str| eprintln!("bench: {line}"))))

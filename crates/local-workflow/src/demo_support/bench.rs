@@ -51,8 +51,6 @@ pub struct BenchOptions {
     pub invocations: usize,
     /// Fresh processes per function for init and first-invocation times (median reported).
     pub cold_starts: usize,
-    /// Direct API requests / database statements for their own times.
-    pub service_samples: usize,
 }
 
 impl Default for BenchOptions {
@@ -60,7 +58,6 @@ impl Default for BenchOptions {
         BenchOptions {
             invocations: 1000,
             cold_starts: 21,
-            service_samples: 1000,
         }
     }
 }
@@ -263,37 +260,29 @@ pub async fn run(options: &BenchOptions, say: demo::Say) -> Result<BenchReport, 
         )?,
     ];
     say(&format!(
-        "measuring {}, {CHECK_FUNCTION} (local catalog API) and {UPDATE_FUNCTION} (local PostgreSQL): {} cold starts each, then {} warm invocations each ...",
+        "measuring {}, {CHECK_FUNCTION} (local catalog API) and {UPDATE_FUNCTION} (local PostgreSQL): {} cold starts each, then {} warm invocations each, in turns with a direct API request or UPDATE ...",
         FLOOR_FUNCTION.0, options.cold_starts, options.invocations
     ));
-    let [mut floor, mut check, mut update]: [FunctionFigures; 3] = measure(&subjects, options)
-        .await?
-        .try_into()
-        .expect("one figure per subject");
+    let probes = [
+        OwnTimeProbe::None,
+        OwnTimeProbe::api(&simulator)?,
+        OwnTimeProbe::database(&database).await?,
+    ];
+    let [(mut floor, _), (mut check, api_own), (mut update, db_own)]: [(FunctionFigures, Percentiles); 3] =
+        measure(&subjects, &probes, options)
+            .await?
+            .try_into()
+            .expect("one figure per subject");
+    drop(probes);
     floor.zip_bytes = zips[2];
     check.zip_bytes = zips[0];
     update.zip_bytes = zips[1];
 
-    say("measuring the catalog API's and the database's own times ...");
-    let api_own = api_own_time(&simulator, options.service_samples).await?;
-    let db_own = db_own_time(&database, options.service_samples).await?;
     drop(simulator);
     drop(database);
 
     say("running a real execution (3 PENDING polls, then ready) to count its state transitions ...");
-    let demo_options = DemoOptions {
-        catalog_id: "bench-transitions".to_owned(),
-        api: ApiChoice::Simulator { pending_polls: 3 },
-        poll_interval_seconds: 1,
-        max_attempts: 10,
-    };
-    let quiet: demo::Say = Arc::new(|_: &str| {});
-    let outcome = demo::run(&demo_options, quiet).await?;
-    if !outcome.succeeded() {
-        return Err(BenchError::ExecutionFailed(outcome.history.join("\n")));
-    }
-    let transitions_per_poll = outcome.report.transitions_per_poll();
-    let final_transitions = demo::total_transitions(&outcome.report) - transitions_per_poll.iter().sum::<usize>();
+    let (transitions_per_poll, final_transitions) = count_transitions().await?;
 
     Ok(BenchReport::new(
         floor,
@@ -332,6 +321,25 @@ impl BenchReport {
             targets,
         }
     }
+}
+
+/// A real execution (3 PENDING polls, then ready) through the demo: the transitions of
+/// each not-ready poll, and those from the ready poll to the end.
+async fn count_transitions() -> Result<(Vec<usize>, usize), BenchError> {
+    let demo_options = DemoOptions {
+        catalog_id: "bench-transitions".to_owned(),
+        api: ApiChoice::Simulator { pending_polls: 3 },
+        poll_interval_seconds: 1,
+        max_attempts: 10,
+    };
+    let quiet: demo::Say = Arc::new(|_: &str| {});
+    let outcome = demo::run(&demo_options, quiet).await?;
+    if !outcome.succeeded() {
+        return Err(BenchError::ExecutionFailed(outcome.history.join("\n")));
+    }
+    let transitions_per_poll = outcome.report.transitions_per_poll();
+    let final_transitions = demo::total_transitions(&outcome.report) - transitions_per_poll.iter().sum::<usize>();
+    Ok((transitions_per_poll, final_transitions))
 }
 
 /// The release binaries, the floor, and the three deployment zips' sizes (check,
@@ -556,7 +564,11 @@ impl Subject {
 
 /// Measures the subjects: their cold starts taken in turns (so a busy moment of the
 /// machine falls on all of them alike), then each one's warm invocations and peak RSS.
-async fn measure(subjects: &[Subject], options: &BenchOptions) -> Result<Vec<FunctionFigures>, BenchError> {
+async fn measure(
+    subjects: &[Subject],
+    probes: &[OwnTimeProbe<'_>],
+    options: &BenchOptions,
+) -> Result<Vec<(FunctionFigures, Percentiles)>, BenchError> {
     let mut inits = vec![Vec::new(); subjects.len()];
     let mut firsts = vec![Vec::new(); subjects.len()];
     for _ in 0..options.cold_starts.max(1) {
@@ -568,23 +580,30 @@ async fn measure(subjects: &[Subject], options: &BenchOptions) -> Result<Vec<Fun
         }
     }
     let mut figures = Vec::new();
-    for ((subject, inits), firsts) in subjects.iter().zip(inits).zip(firsts) {
+    for (((subject, probe), inits), firsts) in subjects.iter().zip(probes).zip(inits).zip(firsts) {
         let (_, _, mut running) = subject.cold_start().await?;
+        // Opens the probe's connection, so that no sample pays for it.
+        probe.sample().await?;
         let mut warm = Vec::with_capacity(options.invocations);
+        let mut own = Vec::with_capacity(options.invocations);
         for _ in 0..options.invocations {
             warm.push(subject.invoke(&running).await?);
+            own.extend(probe.sample().await?);
         }
         let peak_rss_kib = running.child.id().and_then(lambdas::peak_rss_kib).unwrap_or_default();
         drop(running.child.kill().await);
-        figures.push(FunctionFigures {
-            name: subject.name.clone(),
-            init: median(inits),
-            first_invocation: median(firsts),
-            warm: Percentiles::of(warm),
-            peak_rss_kib,
-            zip_bytes: 0,
-            memory_mb: subject.memory_mb,
-        });
+        figures.push((
+            FunctionFigures {
+                name: subject.name.clone(),
+                init: median(inits),
+                first_invocation: median(firsts),
+                warm: Percentiles::of(warm),
+                peak_rss_kib,
+                zip_bytes: 0,
+                memory_mb: subject.memory_mb,
+            },
+            Percentiles::of(own),
+        ));
     }
     Ok(figures)
 }
@@ -607,64 +626,77 @@ fn median(samples: Vec<Duration>) -> Duration {
     Percentiles::of(samples).p50
 }
 
-/// A GET of the bench catalog straight from the bench, on one kept-alive connection.
-async fn api_own_time(simulator: &CatalogApiSimulator, samples: usize) -> Result<Percentiles, BenchError> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .map_err(|e| BenchError::io("an HTTP client", e))?;
-    let url = simulator.catalog_url(CATALOG_ID);
-    let get = || async {
-        let response = client
-            .get(&url)
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .map_err(|e| BenchError::io("a direct API request", e))?;
-        let status = response.status();
-        response
-            .bytes()
-            .await
-            .map_err(|e| BenchError::io("a direct API request", e))?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(BenchError::io("a direct API request", status))
-        }
-    };
-    get().await?;
-    let mut times = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let started = Instant::now();
-        get().await?;
-        times.push(started.elapsed());
-    }
-    Ok(Percentiles::of(times))
+/// A direct call of what a function depends on (the catalog API, the database), timed
+/// in turns with the function's warm invocations so both see the same machine load.
+enum OwnTimeProbe<'a> {
+    None,
+    /// A GET of the bench catalog from the bench, on one kept-alive connection.
+    Api {
+        client: reqwest::Client,
+        url: String,
+    },
+    /// The update function's UPDATE, prepared once and executed directly.
+    Database {
+        client: &'a tokio_postgres::Client,
+        statement: tokio_postgres::Statement,
+    },
 }
 
-/// The update function's UPDATE, prepared once and executed directly.
-async fn db_own_time(database: &CatalogDatabase, samples: usize) -> Result<Percentiles, BenchError> {
-    let client = &database.db.client;
-    let statement = client
-        .prepare(
-            "UPDATE \"catalogs\" SET \"knowledge_base_id\" = $2, \"data_source_id\" = $3, \"status\" = 'READY' \
-             WHERE \"id\" = $1::text",
-        )
-        .await
-        .map_err(DatabaseError::from)?;
-    let mut times = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let started = Instant::now();
-        let rows = client
-            .execute(&statement, &[&CATALOG_ID, &"kb-bench", &"ds-bench"])
+impl OwnTimeProbe<'_> {
+    fn api(simulator: &CatalogApiSimulator) -> Result<OwnTimeProbe<'static>, BenchError> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| BenchError::io("an HTTP client", e))?;
+        Ok(OwnTimeProbe::Api {
+            client,
+            url: simulator.catalog_url(CATALOG_ID),
+        })
+    }
+
+    async fn database(database: &CatalogDatabase) -> Result<OwnTimeProbe<'_>, BenchError> {
+        let client = &database.db.client;
+        let statement = client
+            .prepare(
+                "UPDATE \"catalogs\" SET \"knowledge_base_id\" = $2, \"data_source_id\" = $3, \"status\" = 'READY' \
+                 WHERE \"id\" = $1::text",
+            )
             .await
             .map_err(DatabaseError::from)?;
-        times.push(started.elapsed());
-        if rows != 1 {
-            return Err(BenchError::io("the direct UPDATE", format!("{rows} rows updated")));
-        }
+        Ok(OwnTimeProbe::Database { client, statement })
     }
-    Ok(Percentiles::of(times))
+
+    /// One timed call (None for the floor, which depends on nothing).
+    async fn sample(&self) -> Result<Option<Duration>, BenchError> {
+        let started = Instant::now();
+        match self {
+            OwnTimeProbe::None => return Ok(None),
+            OwnTimeProbe::Api { client, url } => {
+                let failed = |e: &dyn std::fmt::Display| BenchError::io("a direct API request", e);
+                let response = client
+                    .get(url)
+                    .bearer_auth(API_TOKEN)
+                    .send()
+                    .await
+                    .map_err(|e| failed(&e))?;
+                let status = response.status();
+                response.bytes().await.map_err(|e| failed(&e))?;
+                if !status.is_success() {
+                    return Err(failed(&status));
+                }
+            }
+            OwnTimeProbe::Database { client, statement } => {
+                let rows = client
+                    .execute(statement, &[&CATALOG_ID, &"kb-bench", &"ds-bench"])
+                    .await
+                    .map_err(DatabaseError::from)?;
+                if rows != 1 {
+                    return Err(BenchError::io("the direct UPDATE", format!("{rows} rows updated")));
+                }
+            }
+        }
+        Ok(Some(started.elapsed()))
+    }
 }
 
 /// Billed milliseconds of one invocation (Lambda rounds up to 1 ms).
@@ -803,7 +835,7 @@ impl BenchReport {
         });
         let _ = writeln!(
             out,
-            "\nown time of the dependency (direct, {} samples): catalog API GET p50 {} p99 {}; database UPDATE p50 {} p99 {}",
+            "\nown time of the dependency (direct, in turns with the warm invocations, {} samples): catalog API GET p50 {} p99 {}; database UPDATE p50 {} p99 {}",
             self.api_own.samples,
             ms(self.api_own.p50),
             ms(self.api_own.p99),

@@ -901,7 +901,7 @@ impl BenchReport {
 }
 
 fn usd(value: f64) -> String {
-    format!("${value:.7}")
+    format!("${value:.8}")
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! README.md and DEPLOYMENT.md cannot rot: their commands are run or checked here.
 //!
 //! Fenced blocks: `sh` blocks run locally (here, or by the test named below); `sh local`
-//! blocks need a second terminal and are checked for the files and functions they name;
+//! blocks (the emulator in one terminal, invocations in another) run here too, against
+//! this test's own catalog API mock, database and port;
 //! `sh aws` blocks need an AWS account and are checked for syntax (every `sam deploy`
 //! parameter exists in template.yaml, every `catalog-poller` subcommand exists);
 //! `python` blocks must be the code the moto tests run (examples/start_poll.py).
@@ -200,4 +201,158 @@ fn python_blocks_are_the_tested_snippet() {
             "README python line not in start_poll.py: {line}"
         );
     }
+}
+
+/// Stops `cargo lambda watch` as a developer does, with ctrl-c (SIGINT to its process
+/// group); it then stops the functions it started, which run in process groups of their own.
+struct ProcessGroup(std::process::Child);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-INT", "--", &group]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The README's two `sh local` blocks, run as written: the first starts `cargo lambda
+/// watch`, the second invokes both functions with the sample events. Only the
+/// environment the first block exports is pointed at this test's own catalog API mock,
+/// database and port.
+#[tokio::test(flavor = "multi_thread")]
+async fn local_development_commands_run() {
+    use std::os::unix::process::CommandExt;
+    use test_support::postgres::TestDatabase;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let local: Vec<Block> = blocks()
+        .into_iter()
+        .filter(|b| b.file == "README.md" && b.info == "sh local")
+        .collect();
+    assert_eq!(local.len(), 2, "README has the emulator block and the invoke block");
+
+    let db = TestDatabase::create().await;
+    db.client
+        .batch_execute(
+            "CREATE TABLE catalogs (id text PRIMARY KEY, knowledge_base_id text, data_source_id text);
+             INSERT INTO catalogs (id) VALUES ('cat-123');",
+        )
+        .await
+        .expect("catalogs table");
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/catalogs/cat-123"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"kb_name": "kb-1", "data_source_name": "ds-1"})),
+        )
+        .mount(&api)
+        .await;
+    let port = local_workflow::lambdas::free_port().expect("free port");
+
+    let script = emulator_script(&local[0].body, &api.uri(), &db, port);
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let _watch = ProcessGroup(
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(paths::repo_root())
+            .process_group(0)
+            .stdout(log.reopen().expect("log"))
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("cargo lambda watch starts"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cargo lambda watch did not listen on {port}: {}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let answers = invoke_each(&local[1].body, port);
+    let expect = |needle: &str, success: bool, answer: &(String, bool, String)| {
+        assert_eq!(answer.1, success, "`{}`: {}", answer.0, answer.2);
+        // `cargo lambda invoke` pretty-prints the JSON answer.
+        let compact: String = answer.2.split_whitespace().collect();
+        assert!(
+            compact.contains(needle),
+            "`{}` should answer {needle}: {}",
+            answer.0,
+            answer.2
+        );
+    };
+    assert_eq!(answers.len(), 5);
+    expect("\"ready\":true", true, &answers[0]);
+    expect("\"attempt\":4", true, &answers[1]);
+    expect("InvalidInput", false, &answers[2]);
+    expect("\"rows_updated\":1", true, &answers[3]);
+    expect("record_failure", true, &answers[4]);
+    let row = db
+        .client
+        .query_one(
+            "SELECT knowledge_base_id, data_source_id FROM catalogs WHERE id = 'cat-123'",
+            &[],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("kb-cat-123"));
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("ds-cat-123"));
+}
+
+/// The README's emulator block as a script, its `cargo lambda watch` pointed at this
+/// test's API mock, database and port.
+fn emulator_script(block: &str, api_uri: &str, db: &test_support::postgres::TestDatabase, port: u16) -> String {
+    use std::fmt::Write as _;
+    let mut script = String::new();
+    for command in commands(block) {
+        if command == "cargo lambda watch" {
+            let _ = writeln!(
+                script,
+                "export CATALOG_API_BASE_URL={api_uri} DB_HOST={} DB_PORT={} DB_NAME={} DB_USER={} DB_PASSWORD={}",
+                db.host,
+                db.port,
+                db.dbname,
+                db.user,
+                db.password.clone().unwrap_or_default()
+            );
+            let _ = writeln!(script, "exec {command} --invoke-port {port}");
+        } else {
+            let _ = writeln!(script, "{command}");
+        }
+    }
+    script
+}
+
+/// Runs each `cargo lambda invoke` of the README's block against the emulator on `port`:
+/// (command, exit status success, everything it printed).
+fn invoke_each(block: &str, port: u16) -> Vec<(String, bool, String)> {
+    commands(block)
+        .into_iter()
+        .map(|command| {
+            let output = Command::new("bash")
+                .args(["-c", &format!("{command} --invoke-port {port} --output-format json")])
+                .current_dir(paths::repo_root())
+                .env("PATH", paths::tool_path_env())
+                .output()
+                .expect("cargo lambda invoke runs");
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (command, output.status.success(), printed)
+        })
+        .collect()
 }

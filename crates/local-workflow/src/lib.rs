@@ -7,7 +7,11 @@
 //!   Task served by scripted results or by a real function behind a Lambda emulator, and
 //!   the execution's events, calls and outcome as a report;
 //! * [`lambdas`]: the release binaries built as `sam build` builds them, run behind
-//!   cargo-lambda's Lambda emulator.
+//!   cargo-lambda's Lambda emulator;
+//! * [`demo_support`]: what `make demo` and `make bench` run (a catalog API simulator, a
+//!   minimal Lambda Runtime API, the demo's database, the bench and its cost model).
+//!
+//! Binaries: `demo`, `bench` and `state-machine-diagram` (the README's flow diagram).
 
 pub mod definition;
 pub mod demo_support;

@@ -47,26 +47,11 @@ pub struct Bootstraps {
 /// crate's directory: the command `sam build` runs for an x86_64 function, so the two
 /// share one set of artifacts (target/lambda/<name>/bootstrap).
 pub fn build_release() -> Result<Bootstraps, LambdaError> {
-    let cargo_lambda = paths::venv_tool("cargo-lambda")?;
     let root = paths::repo_root();
     let started = Instant::now();
     let mut built = BTreeMap::new();
     for (name, dir) in FUNCTIONS {
-        let status = Command::new(&cargo_lambda)
-            .args(["lambda", "build", "--release", "--bin", name])
-            .current_dir(root.join(dir))
-            .env("PATH", paths::tool_path_env())
-            .status()
-            .map_err(|source| LambdaError::Spawn {
-                what: "cargo lambda build".to_owned(),
-                source,
-            })?;
-        if !status.success() {
-            return Err(LambdaError::BuildFailed {
-                command: format!("cargo lambda build --release --bin {name} (in {dir})"),
-                status: status.to_string(),
-            });
-        }
+        run_cargo_lambda(&["lambda", "build", "--release", "--bin", name], dir)?;
         let bootstrap = root.join("target").join("lambda").join(name).join("bootstrap");
         if !bootstrap.is_file() {
             return Err(LambdaError::NoBootstrap(bootstrap));
@@ -77,6 +62,28 @@ pub fn build_release() -> Result<Bootstraps, LambdaError> {
         paths: built,
         build_time: started.elapsed(),
     })
+}
+
+/// Runs `cargo-lambda <args>` (e.g. `lambda build --release --bin <name>`) in `dir`,
+/// relative to the repository root, with the tools in `.tools/` on PATH.
+pub fn run_cargo_lambda(args: &[&str], dir: &str) -> Result<(), LambdaError> {
+    let status = Command::new(paths::venv_tool("cargo-lambda")?)
+        .args(args)
+        .current_dir(paths::repo_root().join(dir))
+        .env("PATH", paths::tool_path_env())
+        .status()
+        .map_err(|source| LambdaError::Spawn {
+            what: "cargo lambda build".to_owned(),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(LambdaError::BuildFailed {
+            command: format!("cargo {} (in {dir})", args.join(" ")),
+            status: status.to_string(),
+        })
+    }
 }
 
 /// A free TCP port on 127.0.0.1.

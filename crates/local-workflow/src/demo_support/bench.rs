@@ -398,28 +398,7 @@ fn zip_size(name: &str, dir: &str) -> Result<u64, BenchError> {
 }
 
 fn cargo_lambda(args: &[&str], dir: &str) -> Result<(), BenchError> {
-    demo::with_build_lock(|| run_cargo_lambda(args, dir))
-}
-
-fn run_cargo_lambda(args: &[&str], dir: &str) -> Result<(), BenchError> {
-    let status = std::process::Command::new(paths::venv_tool("cargo-lambda")?)
-        .args(args)
-        .current_dir(paths::repo_root().join(dir))
-        .env("PATH", paths::tool_path_env())
-        .status()
-        .map_err(|source| LambdaError::Spawn {
-            what: "cargo lambda build".to_owned(),
-            source,
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(LambdaError::BuildFailed {
-            command: format!("cargo {} (in {dir})", args.join(" ")),
-            status: status.to_string(),
-        }
-        .into())
-    }
+    demo::with_build_lock(|| lambdas::run_cargo_lambda(args, dir).map_err(BenchError::from))
 }
 
 /// A function's MemorySize: its own, else the template's Globals, else Lambda's 128.
